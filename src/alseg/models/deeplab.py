@@ -1,0 +1,163 @@
+"""DeepLabv3+ (segmentation-models-pytorch) with any timm encoder, MC-dropout head and embeddings.
+
+Inputs are float RGB batches in [0, 1] (B, 3, H, W) of any size; the model normalises them with
+the ImageNet statistics, pads to a multiple of the output stride and returns logits at input size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import segmentation_models_pytorch as smp
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alseg.errors import ConfigError
+from alseg.models.pretrained import lite0_state_dict_for_timm
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_ENCODER = "efficientnet_lite0"
+WEIGHTS = ("imagenet", "none")
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor  # (B, C, H, W) at input size
+    aspp: torch.Tensor  # (B, 256, h, w) ASPP projection output
+
+
+class SegmentationModel(nn.Module):
+    """DeepLabv3+ whose pieces (encode, decode, classify, embed) are reachable one by one."""
+
+    def __init__(self, net: smp.DeepLabV3Plus, num_classes: int, head_dropout: float) -> None:
+        super().__init__()
+        self.net = net
+        self.num_classes = num_classes
+        self.head_dropout = head_dropout
+        self.stride = net.encoder.output_stride
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def decoder_channels(self) -> int:
+        return self.net.segmentation_head[0].in_channels
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        return list(self.net.encoder.parameters())
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        backbone = {id(p) for p in self.backbone_parameters()}
+        return [p for p in self.parameters() if id(p) not in backbone]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
+        return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder feature maps for images in [0, 1] (padded to the output stride)."""
+        return self.net.encoder(self._pad((images - self.mean) / self.std))
+
+    def decode(
+        self,
+        features: list[torch.Tensor],
+        size: tuple[int, int],
+        dropout_mask: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        """Logits at ``size`` from encoder features.
+
+        ``dropout_mask`` (B or 1, decoder_channels, 1, 1) replaces the head dropout with a fixed
+        channel mask (MC dropout with the same masks for every image); without it the head dropout
+        is active in training mode only.
+        """
+        decoder = self.net.decoder
+        aspp = decoder.aspp[0](features[-1])
+        context = decoder.up(decoder.aspp[1:](aspp))
+        fused = decoder.block2(torch.cat([context, decoder.block1(features[2])], dim=1))
+        if dropout_mask is not None:
+            fused = fused * dropout_mask
+        elif self.head_dropout > 0:
+            fused = F.dropout2d(fused, self.head_dropout, self.training)
+        logits = self.net.segmentation_head[0](fused)
+        padded = features[0].shape[-2:]
+        logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
+        return ModelOutput(logits=logits[..., : size[0], : size[1]], aspp=aspp)
+
+    def forward_output(
+        self, images: torch.Tensor, dropout_mask: torch.Tensor | None = None
+    ) -> ModelOutput:
+        return self.decode(self.encode(images), images.shape[-2:], dropout_mask)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_output(images).logits
+
+    @staticmethod
+    def pool_embedding(aspp: torch.Tensor) -> torch.Tensor:
+        """ASPP projection output average-pooled to a 2x2 grid: (B, 4 * 256)."""
+        return F.adaptive_avg_pool2d(aspp, 2).flatten(1)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pool_embedding(self.forward_output(images).aspp)
+
+    def mc_dropout_masks(self, passes: int, generator: torch.Generator) -> torch.Tensor:
+        """``passes`` channel-dropout masks (T, 1, C, 1, 1), scaled by 1/(1-p), reproducible."""
+        if self.head_dropout <= 0:
+            raise ConfigError("MC dropout needs a model built with head_dropout > 0 (e.g. 0.5)")
+        keep = 1.0 - self.head_dropout
+        shape = (passes, 1, self.decoder_channels, 1, 1)
+        draws = torch.rand(shape, generator=generator)
+        return (draws < keep).float() / keep
+
+
+def build_model(
+    num_classes: int,
+    encoder: str = DEFAULT_ENCODER,
+    weights: str = "imagenet",
+    head_dropout: float = 0.0,
+    output_stride: int = 16,
+    aspp_dropout: float = 0.1,
+) -> SegmentationModel:
+    """DeepLabv3+ on timm ``encoder``; ``weights="imagenet"`` loads ImageNet encoder weights.
+
+    For ``efficientnet_lite0`` the weights come offline from the installed package; other timm
+    encoders download them from the hub (network needed).
+    """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"unknown weights {weights!r}; allowed: {', '.join(WEIGHTS)}")
+    if output_stride not in (8, 16):
+        raise ConfigError(f"output stride {output_stride} not supported; allowed: 8, 16")
+    if not 0.0 <= head_dropout < 1.0:
+        raise ConfigError(f"head dropout {head_dropout} outside [0, 1)")
+    if encoder not in timm.list_models():
+        raise ConfigError(
+            f"unknown encoder {encoder!r}; any timm model name works (see timm.list_models()), "
+            f"default {DEFAULT_ENCODER}"
+        )
+    net = smp.DeepLabV3Plus(
+        encoder_name=f"tu-{encoder}",
+        encoder_weights=None,
+        classes=num_classes,
+        encoder_output_stride=output_stride,
+        decoder_aspp_dropout=aspp_dropout,
+    )
+    if weights == "imagenet":
+        load_imagenet_encoder(net, encoder)
+    return SegmentationModel(net, num_classes, head_dropout)
+
+
+def load_imagenet_encoder(net: smp.DeepLabV3Plus, encoder: str) -> None:
+    """Fill every encoder tensor with ImageNet weights (strict: none may stay random)."""
+    if encoder == DEFAULT_ENCODER:
+        classifier = timm.create_model(encoder, pretrained=False)
+        classifier.load_state_dict(lite0_state_dict_for_timm(), strict=True)
+    else:
+        classifier = timm.create_model(encoder, pretrained=True)
+    source = classifier.state_dict()
+    target = net.encoder.model.state_dict()
+    missing = [name for name in target if name not in source]
+    if missing:
+        raise ConfigError(f"pretrained {encoder} lacks encoder tensors, e.g. {missing[:3]}")
+    net.encoder.model.load_state_dict({name: source[name] for name in target}, strict=True)

@@ -1,0 +1,115 @@
+"""What every trainer shares: optimizer groups, poly schedule, batches, the ``fit`` dispatcher."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from alseg.config import SSLConfig, TrainConfig
+from alseg.data.base import SegDataset
+from alseg.data.transforms import TrainView, batch_keys
+from alseg.errors import unknown_name
+from alseg.models import SegmentationModel
+
+#: Called after each iteration with (iteration, total iterations, loss).
+StepCallback = Callable[[int, int, float], None]
+
+TRAINERS = {
+    "none": "alseg.train.supervised:fit_supervised",
+    "s4gan": "alseg.train.ssl.s4gan:fit_s4gan",
+    "unimatch": "alseg.train.ssl.unimatch:fit_unimatch",
+    "u2pl": "alseg.train.ssl.u2pl:fit_u2pl",
+}
+
+
+@dataclass
+class FitResult:
+    iterations: int
+    seconds: float
+    final_loss: float
+    losses: dict[str, float] = field(default_factory=dict)  # last value of each loss term
+
+
+def fit(
+    model: SegmentationModel,
+    labeled: SegDataset,
+    unlabeled: SegDataset | None,
+    train: TrainConfig,
+    ssl: SSLConfig,
+    device: torch.device,
+    seed: int,
+    on_step: StepCallback | None = None,
+) -> FitResult:
+    """Train ``model`` in place on ``labeled`` (and ``unlabeled`` for SSL methods)."""
+    if ssl.method not in TRAINERS:
+        raise unknown_name("SSL method", ssl.method, list(TRAINERS))
+    module_name, function_name = TRAINERS[ssl.method].split(":")
+    trainer = getattr(importlib.import_module(module_name), function_name)
+    return trainer(model, labeled, unlabeled, train, ssl, device, seed, on_step)
+
+
+def make_optimizer(model: SegmentationModel, train: TrainConfig) -> torch.optim.SGD:
+    """SGD with the backbone at ``lr_backbone`` and ASPP/decoder/head at ``lr_head``."""
+    groups = [
+        {
+            "params": model.backbone_parameters(),
+            "lr": train.lr_backbone,
+            "initial_lr": train.lr_backbone,
+        },
+        {"params": model.head_parameters(), "lr": train.lr_head, "initial_lr": train.lr_head},
+    ]
+    return torch.optim.SGD(groups, momentum=train.momentum, weight_decay=train.weight_decay)
+
+
+def poly_lr(optimizer: torch.optim.Optimizer, iteration: int, total: int, power: float) -> None:
+    """Set each group's lr to initial_lr * (1 - iteration / total) ** power."""
+    factor = (1.0 - iteration / total) ** power
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor
+
+
+def endless_batches(
+    dataset: SegDataset, train: TrainConfig, rng: np.random.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Augmented (images, masks) batches forever, in a seeded order."""
+    view = TrainView(dataset, train.crop, train.scale_range, train.hflip)
+    loader = DataLoader(
+        view,
+        batch_sampler=batch_keys(len(dataset), train.batch_size, rng),
+        num_workers=train.workers,
+        persistent_workers=train.workers > 0,
+    )
+    return iter(loader)
+
+
+def prepare(
+    model: SegmentationModel, train: TrainConfig, device: torch.device
+) -> SegmentationModel:
+    model.to(device)
+    if train.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    return model
+
+
+def to_device(
+    images: torch.Tensor, masks: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, masks.to(device, non_blocking=True)
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
