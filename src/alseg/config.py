@@ -137,10 +137,10 @@ class ExperimentConfig(Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def build(model: type[BaseModel], **values: Any) -> Any:
+def build(config_type: type[BaseModel], /, **values: Any) -> Any:
     """Construct a config model, turning validation errors into one-line ConfigErrors."""
     try:
-        return model(**values)
+        return config_type(**values)
     except ValidationError as error:
         raise ConfigError(_one_line(error)) from None
 

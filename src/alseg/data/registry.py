@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -37,4 +38,9 @@ def create_dataset(
         raise ConfigError(f"dataset {name!r} needs --data-root PATH (the folder holding it)")
     module_name, factory_name = _FACTORIES[name].split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(split=split, root=Path(root) if root is not None else None, **options)
+    arguments = {"split": split, "root": Path(root) if root is not None else None, **options}
+    try:
+        inspect.signature(factory).bind(**arguments)
+    except TypeError as error:  # an option the dataset does not take
+        raise ConfigError(f"dataset {name!r}: {error}") from None
+    return factory(**arguments)

@@ -1,0 +1,1 @@
+"""Acquisition: per-image scores, one streamed inference pass, and the strategy registry."""

@@ -1,0 +1,120 @@
+"""The ``alseg`` command line: parse, validate, call the library, print. No logic here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from alseg.errors import AlsegError
+
+app = typer.Typer(
+    help="Active learning for semantic segmentation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _mount_subapps() -> None:
+    from alseg.cli import data
+
+    app.add_typer(data.app, name="data")
+
+
+@app.command()
+def run(
+    context: typer.Context,
+    dataset: Annotated[
+        str, typer.Option(help="synthdrive, cityscapes, pascal_voc, a2d2, camvid, folder")
+    ] = "synthdrive",
+    data_root: Annotated[Path | None, typer.Option(help="folder holding a real dataset")] = None,
+    pool: Annotated[
+        str, typer.Option(help="all, random, 0f, <X>f (e.g. 11f), aug, list:FILE")
+    ] = "11f",
+    pool_size: Annotated[
+        int | None, typer.Option(help="images in the pool (default: preset)")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option(help="see `alseg strategies`; full = 100% reference")
+    ] = "entropy",
+    ssl: Annotated[str, typer.Option(help="none, s4gan, unimatch, u2pl")] = "none",
+    budget: Annotated[str, typer.Option(help="I-S in percent of the pool")] = "10-10",
+    until: Annotated[
+        float | None, typer.Option(help="last budget B in percent (default I+4S)")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="output folder (default runs/<name>)")] = None,
+    epochs: Annotated[float | None, typer.Option(help="training epochs per cycle")] = None,
+    image_size: Annotated[str | None, typer.Option(help="HxW for synthdrive, e.g. 64x128")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="experiment YAML; options override it")
+    ] = None,
+) -> None:
+    """Run one active-learning experiment and write results.json and curve.png."""
+    from alseg.cli.run import run_command
+
+    run_command(
+        dataset=dataset,
+        data_root=data_root,
+        pool=pool,
+        pool_size=pool_size,
+        strategy=strategy,
+        ssl=ssl,
+        budget=budget,
+        until=until,
+        seed=seed,
+        device=device,
+        out=out,
+        epochs=epochs,
+        image_size=image_size,
+        config=config,
+        console=console,
+        explicit=_explicit_options(context),
+    )
+
+
+def _explicit_options(context: typer.Context) -> set[str]:
+    """Option names given on the command line (so they override a --config file)."""
+    return {
+        name
+        for name in context.params
+        if getattr(context.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
+
+
+@app.command()
+def strategies() -> None:
+    """List the acquisition strategies and what each needs."""
+    from rich.table import Table
+
+    from alseg.acquisition.strategies import STRATEGIES
+
+    table = Table(title="acquisition strategies")
+    table.add_column("name")
+    table.add_column("needs")
+    table.add_column("what it picks")
+    for strategy in STRATEGIES.values():
+        table.add_row(strategy.name, strategy.summary(), strategy.description)
+    table.add_row("full", "reference", "no acquisition: trains once on the whole pool (100%)")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    _mount_subapps()
+    try:
+        app()
+    except AlsegError as error:
+        err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""``alseg run``: options -> ExperimentConfig -> loop -> results.json, curve.png and a table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from alseg.config import BudgetConfig, ExperimentConfig, build, load_experiment
+from alseg.errors import ConfigError
+
+SIZE_PATTERN = re.compile(r"^(\d+)x(\d+)$")
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    match = SIZE_PATTERN.match(text.strip().lower())
+    if not match:
+        raise ConfigError(f"image size {text!r} is not of the form HxW, e.g. 64x128")
+    return int(match.group(1)), int(match.group(2))
+
+
+def experiment_from_options(
+    options: dict[str, Any], explicit: set[str], config: Path | None
+) -> ExperimentConfig:
+    """Defaults, then the YAML file, then the options given on the command line."""
+    base = load_experiment(config) if config else ExperimentConfig()
+    chosen = explicit if config else set(options)
+    values = base.model_dump()
+
+    def given(name: str) -> bool:
+        return name in chosen and options[name] is not None
+
+    if given("dataset"):
+        values["data"]["name"] = options["dataset"]
+    if given("data_root"):
+        values["data"]["root"] = str(options["data_root"])
+    if given("image_size"):
+        values["data"]["image_size"] = parse_image_size(options["image_size"])
+    if given("pool"):
+        values["pool"]["kind"] = options["pool"]
+    if given("pool_size"):
+        values["pool"]["size"] = options["pool_size"]
+    elif given("pool") and (options["pool"] == "all" or options["pool"].startswith("list:")):
+        values["pool"]["size"] = None  # the whole dataset or list
+    elif given("dataset") and options["dataset"] != "synthdrive" and not config:
+        values["pool"]["size"] = None  # real data: the whole training split unless asked
+        values["pool"]["kind"] = options["pool"] if "pool" in explicit else "all"
+    if given("budget") or given("until"):
+        budget = options["budget"] or "10-10"
+        values["budget"] = BudgetConfig.parse(budget, options.get("until")).model_dump()
+    if given("epochs"):
+        values["train"]["epochs"] = options["epochs"]
+    for name in ("strategy", "seed"):
+        if given(name):
+            values[name] = options[name]
+    if given("ssl"):
+        values["ssl"]["method"] = options["ssl"]
+    return build(ExperimentConfig, **values)
+
+
+def default_out_dir(config: ExperimentConfig) -> Path:
+    ssl = "" if config.ssl.method == "none" else f"-{config.ssl.method}"
+    pool = config.pool.kind.replace(":", "_").replace("/", "_")
+    return Path("runs") / f"{config.data.name}-{pool}-{config.strategy}{ssl}-s{config.seed}"
+
+
+def run_command(
+    *,
+    console: Console,
+    explicit: set[str],
+    config: Path | None,
+    device: str,
+    out: Path | None,
+    **options: Any,
+) -> None:
+    from alseg.acquisition.strategies import FULL, get_strategy
+    from alseg.cli.progress import RichReporter, class_table, cycles_table
+    from alseg.loop import iterate_cycles, make_setup, resolve_device, summarize
+    from alseg.results import atomic_write_bytes, save_curve, save_results
+
+    experiment = experiment_from_options(options, explicit, config)
+    if experiment.strategy != FULL:
+        get_strategy(experiment.strategy)
+    torch_device = resolve_device(device)
+    setup = make_setup(experiment, torch_device)
+    out_dir = out or default_out_dir(experiment)
+    console.print(
+        f"[bold]alseg run[/]: {experiment.strategy} on {experiment.data.name} "
+        f"(pool {experiment.pool.kind}, {len(setup.pool)} images; val {len(setup.val)}), "
+        f"budget {experiment.budget.label()}, seed {experiment.seed}, device {torch_device}"
+    )
+    cycles = []
+    with RichReporter(console) as reporter:
+        for cycle in iterate_cycles(setup, reporter):
+            cycles.append(cycle)
+    result = summarize(setup, cycles)
+    atomic_write_bytes(out_dir / "config.yaml", experiment.to_yaml().encode())
+    results_path = save_results(result, out_dir)
+    curve_path = save_curve([result], out_dir / "curve.png", title=f"{experiment.data.name}")
+    console.print(cycles_table(result))
+    console.print(class_table(result.cycles[-1]))
+    console.print(f"wrote {results_path} and {curve_path}")

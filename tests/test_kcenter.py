@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alseg.acquisition.kcenter import _greedy_picks, kcenter_greedy
+from alseg.errors import ConfigError
+
+
+def naive_greedy(points: list[list[float]], labeled: list[int], k: int) -> list[int]:
+    """The rule of the spec with explicit loops and math.dist."""
+    n = len(points)
+    d = [
+        min((math.dist(points[u], points[c]) for c in labeled), default=math.inf) for u in range(n)
+    ]
+    excluded = set(labeled)
+    picks: list[int] = []
+    for _ in range(k):
+        best = -1
+        for u in range(n):
+            if u not in excluded and (best < 0 or d[u] > d[best]):
+                best = u
+        picks.append(best)
+        excluded.add(best)
+        for u in range(n):
+            d[u] = min(d[u], math.dist(points[u], points[best]))
+    return picks
+
+
+@st.composite
+def integer_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    n = draw(st.integers(1, 25))
+    dim = draw(st.integers(1, 4))
+    values = draw(st.lists(st.integers(0, 2), min_size=n * dim, max_size=n * dim))
+    points = np.array(values, dtype=np.float32).reshape(n, dim)
+    labeled = np.array(sorted(draw(st.sets(st.integers(0, n - 1), max_size=n - 1))), dtype=np.int64)
+    k = draw(st.integers(0, n - len(labeled)))
+    return points, labeled, k
+
+
+@settings(max_examples=200, deadline=None)
+@given(problem=integer_problems(), chunk_size=st.integers(1, 9))
+def test_matches_naive_greedy_on_integer_points(
+    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int
+) -> None:
+    points, labeled, k = problem
+    expected = naive_greedy(points.tolist(), labeled.tolist(), k)
+    got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size)
+    assert got.tolist() == expected
+    from_torch = kcenter_greedy(torch.from_numpy(points), torch.from_numpy(labeled), k)
+    assert from_torch.tolist() == expected
+    # the torch loop (used on accelerators), run here on CPU tensors
+    torch_loop = _greedy_picks(torch.from_numpy(points), labeled, k, chunk_size)
+    assert torch_loop.tolist() == expected
+
+
+def test_all_duplicate_rows_are_picked_in_index_order_without_repeats() -> None:
+    points = np.ones((8, 3), dtype=np.float32)
+    assert kcenter_greedy(points, [], 8).tolist() == list(range(8))
+    assert kcenter_greedy(points, [2, 5], 4).tolist() == [0, 1, 3, 4]
+
+
+def test_hand_example() -> None:
+    points = np.array([[0.0], [1.0], [5.0], [10.0], [6.0]])
+    # d from {0}: 0,1,5,10,6 -> pick 3; then d = 0,1,5,0,4 -> pick 2; then 0,1,0,0,1 -> pick 1
+    assert kcenter_greedy(points, [0], 3).tolist() == [3, 2, 1]
+    # empty labeled set: every d is infinite, so the first row comes first
+    assert kcenter_greedy(points, [], 2).tolist() == [0, 3]
+
+
+def _exact_trajectory_gaps(points: np.ndarray, labeled: np.ndarray, picks: np.ndarray) -> list:
+    """For each pick, max over eligible rows of exact d minus the pick's exact d (float64)."""
+    x = points.astype(np.float64)
+    d = np.full(len(x), np.inf)
+    for c in labeled:
+        d = np.minimum(d, np.linalg.norm(x - x[c], axis=1))
+    excluded = np.zeros(len(x), dtype=bool)
+    excluded[labeled] = True
+    gaps = []
+    for p in picks:
+        assert not excluded[p]
+        gaps.append(d[~excluded].max() - d[p])
+        excluded[p] = True
+        d = np.minimum(d, np.linalg.norm(x - x[p], axis=1))
+    return gaps
+
+
+def test_float32_random_points_follow_an_exact_greedy_trajectory() -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(600, 64)).astype(np.float32) + 3.0
+    labeled = rng.choice(600, size=50, replace=False)
+    picks = kcenter_greedy(points, labeled, 120, chunk_size=37)
+    assert len(set(picks.tolist())) == 120
+    assert max(_exact_trajectory_gaps(points, labeled, picks)) < 1e-4
+
+
+def test_float64_random_points_equal_naive_and_chunking_does_not_matter() -> None:
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(120, 8))
+    labeled = rng.choice(120, size=10, replace=False)
+    expected = naive_greedy(points.tolist(), labeled.tolist(), 40)
+    for chunk_size in (1, 7, 1024):
+        assert kcenter_greedy(points, labeled, 40, chunk_size=chunk_size).tolist() == expected
+        as_tensor = torch.from_numpy(points)
+        assert _greedy_picks(as_tensor, labeled, 40, chunk_size).tolist() == expected
+
+
+def test_invalid_inputs_raise_config_error() -> None:
+    points = np.zeros((5, 2), dtype=np.float32)
+    with pytest.raises(ConfigError, match=r"k=4 .*0\.\.3"):
+        kcenter_greedy(points, [0, 1], 4)
+    with pytest.raises(ConfigError, match="index 5 out of range"):
+        kcenter_greedy(points, [5], 1)
+    with pytest.raises(ConfigError, match="index -1 out of range"):
+        kcenter_greedy(points, [-1], 1)
+    with pytest.raises(ConfigError, match="integer"):
+        kcenter_greedy(points, np.array([0.5]), 1)
+    with pytest.raises(ConfigError, match="2-D"):
+        kcenter_greedy(np.zeros(5), [], 1)
+    with pytest.raises(ConfigError, match="NaN"):
+        kcenter_greedy(np.array([[0.0], [np.nan]]), [], 1)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        kcenter_greedy(points, [], 1, chunk_size=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_on_integer_points() -> None:
+    rng = np.random.default_rng(2)
+    points = rng.integers(0, 3, size=(3000, 16)).astype(np.float32)
+    labeled = rng.choice(3000, size=100, replace=False)
+    on_cpu = kcenter_greedy(points, labeled, 200, chunk_size=64)
+    assert kcenter_greedy(points, labeled, 200, chunk_size=64, device="cuda").tolist() == (
+        on_cpu.tolist()
+    )
+    on_device = torch.from_numpy(points).cuda()
+    assert kcenter_greedy(on_device, labeled, 200).tolist() == on_cpu.tolist()
