@@ -89,3 +89,18 @@ def test_summary_auc_and_full_reference():
     reference = summarize(full, list(iterate_cycles(full)))
     assert len(reference.cycles) == 1 and reference.cycles[0].labeled == 20
     assert reference.auc_at_budget == pytest.approx(reference.miou_at_budget * 0.4)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["random", "entropy", "entropy-minmax", "equal", "equal-consistency", "bald", "coreset",
+     "uniform", "uniform5-entropy", "typiclust", "diverse-entropy"],  # fmt: skip
+)
+def test_every_strategy_runs_in_the_loop(name):
+    setup = tiny_setup(name, strategy_options={"mc_passes": 3})
+    setup.config = setup.config.model_copy(
+        update={"budget": BudgetConfig(initial=20, step=20, until=40)}
+    )
+    results = list(iterate_cycles(setup))
+    assert [r.labeled for r in results] == [4, 8]
+    assert len(set(results[1].added) | set(results[0].added)) == 8

@@ -69,11 +69,13 @@ class CycleResult:
 class ExperimentResult:
     config: dict[str, Any]
     strategy: str
+    label: str  # e.g. "coreset-SSL (s4gan)"
     pool_size: int
     cycles: list[CycleResult]
     miou_at_budget: float
     auc_at_budget: float
     budget: str
+    ssl: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -347,6 +349,11 @@ def _frame_id(pool: SegDataset, index: int) -> str:
     return f"{meta.sequence}/{meta.frame}"
 
 
+def run_label(strategy: str, ssl: str) -> str:
+    """How curves and tables name a run: ``<strategy>-SSL (<method>)`` when SSL is used."""
+    return strategy if ssl == "none" else f"{strategy}-SSL ({ssl})"
+
+
 def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
     """mIoU@B (last cycle) and AUC@B (trapezoid over the nominal fractions I..B)."""
     config = setup.config
@@ -360,6 +367,8 @@ def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
     return ExperimentResult(
         config=config.model_dump(mode="json"),
         strategy=config.strategy,
+        label=run_label(config.strategy, config.ssl.method),
+        ssl=config.ssl.method,
         pool_size=len(setup.pool),
         cycles=cycles,
         miou_at_budget=last.miou,

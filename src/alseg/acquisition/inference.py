@@ -100,5 +100,5 @@ def _infer_batch(
         accumulator = scores.BaldAccumulator()
         for mask in mc_masks:
             accumulator.add(model.decode(features, size, dropout_mask=mask).logits.float())
-        out["bald"] = accumulator.result()
+        out["bald"] = accumulator.scores()
     return out

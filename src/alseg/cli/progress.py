@@ -67,7 +67,7 @@ class RichReporter:
 
 
 def cycles_table(result: ExperimentResult) -> Table:
-    table = Table(title=f"{result.strategy} on a pool of {result.pool_size} ({result.budget})")
+    table = Table(title=f"{result.label} on a pool of {result.pool_size} ({result.budget})")
     for column in ("cycle", "labeled", "% pool", "mIoU", "train s", "score s", "drives", "groups"):
         table.add_column(column, justify="right")
     for c in result.cycles:
