@@ -21,46 +21,46 @@ interrupted command leaves the previous state in force.
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import json
 import math
 import os
 import shutil
 import tempfile
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import torch
 from PIL import Image
+from scipy.spatial.distance import cdist
 
 from alseg.acquisition.base import PoolView, Strategy
 from alseg.acquisition.inference import infer_pool
 from alseg.acquisition.strategies import STRATEGIES, get_strategy
 from alseg.advise import Advice, advise, budget_regime, typical_distance
+from alseg.annotation import (
+    MaskCodec,
+    Pick,
+    mask_source,
+    no_masks,
+    save_id_png,
+    write_contact_sheet,
+    write_cvat,
+    write_label_studio,
+    write_manifest,
+)
 from alseg.config import SSLConfig, TrainConfig, build
 from alseg.data.base import IGNORE_INDEX, FrameMeta, SegDataset, SubsetDataset
-from alseg.data.folder import MAX_ID, ClassList, sequence_and_frame
+from alseg.data.folder import ClassList, sequence_and_frame
 from alseg.data.imageio import (
-    COLOR_MODES,
-    INDEX_MODES,
-    ColorTable,
     FilePair,
     FilePairDataset,
     list_files,
     open_image,
-    read_rgb,
-    unknown_colors,
 )
 from alseg.embeddings import (
     IMAGENET_NEAR_DUPLICATE_FRACTION,
@@ -87,7 +87,6 @@ ROUNDS_DIR = "rounds"
 MAX_NATIVE_SIDE = 256
 #: Strategies that need no trained model: the only ones possible before any image is labeled.
 UNTRAINED_OK = tuple(sorted(n for n, s in STRATEGIES.items() if s.needs <= {"embedding"}))
-THUMBNAIL_SIZE = (256, 256)
 
 #: Progress callback: (phase, done, total).
 Progress = Callable[[str, int, int], None]
@@ -95,71 +94,6 @@ Progress = Callable[[str, int, int], None]
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# --- masks ---------------------------------------------------------------------------------------
-
-
-class MaskCodec:
-    """Masks by the class list: colour or id PNGs -> class indices 0..C-1 (255 ignore) and back."""
-
-    def __init__(self, classes: ClassList) -> None:
-        self.names = tuple(classes.names)
-        self.ids = tuple(classes.ids)
-        self.colors = tuple(classes.colors)
-        self.lut = np.full(MAX_ID + 1, -1, dtype=np.int64)
-        self.lut[list(self.ids)] = np.arange(len(self.ids))
-        self.lut[IGNORE_INDEX] = IGNORE_INDEX
-        colors, values = list(classes.colors), list(range(len(classes.colors)))
-        if classes.ignore_color is not None:
-            colors.append(classes.ignore_color)
-            values.append(IGNORE_INDEX)
-        self.table = ColorTable(colors, values)
-        self.id_values = np.asarray([*self.ids, IGNORE_INDEX], dtype=np.int64)
-        self.id_dtype = np.uint8 if max(self.ids) <= 255 else np.uint16
-
-    def decode(self, path: Path) -> np.ndarray:
-        """Class indices (int64 HxW) of a mask file; DataError for unknown ids, colours, modes."""
-        return self.decode_image(open_image(path), path)
-
-    def decode_image(self, img: Image.Image, path: Path) -> np.ndarray:
-        if img.mode in COLOR_MODES:
-            rgb = np.asarray(img)[..., :3]
-            indices, unknown = self.table.decode(rgb)
-            if unknown.any():
-                colors = [list(c) for c in list(unknown_colors(rgb, unknown))[:5]]
-                raise DataError(
-                    f"{path}: colours {colors} are not in the class list (allowed: "
-                    f"{[list(c) for c in self.colors]}; unlabelled pixels need an ignore_color)"
-                )
-            return indices
-        if img.mode not in INDEX_MODES:
-            raise DataError(
-                f"{path}: mask mode {img.mode} is neither a class-id image (L, P, I;16) nor a "
-                "colour image (RGB, RGBA)"
-            )
-        raw = np.asarray(img).astype(np.int64)
-        valid = (raw >= 0) & (raw <= MAX_ID)
-        indices = np.where(valid, self.lut[np.where(valid, raw, 0)], -1)
-        if (indices < 0).any():
-            bad = np.unique(raw[indices < 0])[:10].tolist()
-            raise DataError(
-                f"{path}: class ids {bad} are not in the class list (allowed: "
-                f"{sorted(self.ids)}, {IGNORE_INDEX} = ignore)"
-            )
-        return indices
-
-    def encode(self, indices: np.ndarray) -> np.ndarray:
-        """Class ids of classes.yaml (uint8, or uint16 when an id exceeds 255) for indices."""
-        positions = np.where(indices == IGNORE_INDEX, len(self.ids), indices)
-        return self.id_values[positions].astype(self.id_dtype)
-
-
-def save_id_png(path: Path, ids: np.ndarray) -> None:
-    """Write class ids as a single-channel PNG (L, or I;16 for uint16), atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(ids).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -390,11 +324,11 @@ def init_project(
             },
         },
     )
-    codec = MaskCodec(classes)
     by_stem = {p.stem: p for p in image_files}
-    mask_files = _mask_files(Path(masks)) if masks is not None else _no_masks()
-    with mask_files as files:
-        accepted, skipped = _validate_masks(files, by_stem, codec)
+    mask_files = mask_source(Path(masks)) if masks is not None else no_masks()
+    with mask_files as source:
+        codec = source.codec(classes)
+        accepted, skipped = _validate_masks(source.files, by_stem, codec)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(directory / CLASSES_FILE, classes_path.read_bytes())
         _write_labels(project, accepted, codec)
@@ -416,55 +350,6 @@ class ImportResult:
     updated: list[str]
     skipped: list[str]
     labeled_total: int
-
-
-@contextmanager
-def _no_masks() -> Iterator[list[Path]]:
-    yield []
-
-
-@contextmanager
-def _mask_files(source: Path) -> Iterator[list[Path]]:
-    """PNG masks of a file, a folder (its ``SegmentationClass/`` subfolder when present, as in a
-    CVAT "Segmentation mask" export) or a .zip of either, extracted to a temporary folder."""
-    if source.is_file() and source.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(prefix="alseg-masks-") as temporary:
-            yield _extract_zip_masks(source, Path(temporary))
-        return
-    if source.is_file():
-        if source.suffix.lower() != ".png":
-            raise DataError(f"{source}: masks must be .png files (or a folder or .zip of them)")
-        yield [source]
-        return
-    if not source.is_dir():
-        raise DataError(f"masks {source} not found (give a .png, a folder or a .zip)")
-    folder = source / "SegmentationClass" if (source / "SegmentationClass").is_dir() else source
-    files = list_files(folder, (".png",))
-    if not files:
-        raise DataError(f"no .png masks in {folder}")
-    yield files
-
-
-def _extract_zip_masks(archive: Path, target: Path) -> list[Path]:
-    try:
-        with zipfile.ZipFile(archive) as bundle:
-            names = [n for n in bundle.namelist() if n.lower().endswith(".png")]
-            in_class = [n for n in names if "SegmentationClass/" in n]
-            chosen = in_class or [n for n in names if "/" not in n.rstrip("/")]
-            if not chosen:
-                raise DataError(
-                    f"{archive}: no .png masks at the top level or in SegmentationClass/"
-                )
-            files = []
-            for name in chosen:
-                path = target / Path(name).name
-                if path.exists():
-                    raise DataError(f"{archive}: two masks named {path.name}")
-                path.write_bytes(bundle.read(name))
-                files.append(path)
-            return sorted(files)
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"{archive}: not a readable .zip ({exc})") from exc
 
 
 def _validate_masks(
@@ -527,7 +412,8 @@ def import_masks(directory: Path | str, masks_path: Path | str) -> ImportResult:
     ignore) or colour PNGs (class colours, ignore_color), matched by file stem to the project's
     images (those of the latest round, any other unlabeled image, or a labeled one to replace
     its mask). ``masks_path`` is a .png, a folder of them, or a CVAT "Segmentation mask 1.1"
-    export (folder or .zip; its SegmentationClass/ masks are used).
+    export (folder or .zip; its SegmentationClass/ masks are used, and the "background" colour
+    of its labelmap.txt, black, reads as ignore unless a class is named background).
 
     Every mask is validated first: a mask without an image of its stem, of another size than
     its image, or with an id or colour outside the class list raises one DataError naming the
@@ -535,11 +421,12 @@ def import_masks(directory: Path | str, masks_path: Path | str) -> ImportResult:
     skipped (annotation tools export untouched images that way). Then the masks are written to
     labels/ as index PNGs and the state is updated."""
     project = Project.load(directory)
-    codec = project.codec()
+    classes = project.class_list()
     images = {p.stem: p for p in list_images(project.images_dir)}
     before = project.labeled
-    with _mask_files(Path(masks_path)) as files:
-        accepted, skipped = _validate_masks(files, images, codec)
+    with mask_source(Path(masks_path)) as source:
+        codec = source.codec(classes)
+        accepted, skipped = _validate_masks(source.files, images, codec)
         _write_labels(project, accepted, codec)
     stems = [stem for stem, _ in accepted]
     project.state["labeled"] = sorted(before | set(stems))
@@ -554,28 +441,6 @@ def import_masks(directory: Path | str, masks_path: Path | str) -> ImportResult:
 
 
 # --- selecting images -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pick:
-    """One selected image: its rank (1 = first pick), file, score (None when the strategy has
-    none) and why it was picked."""
-
-    rank: int
-    image: str
-    path: str
-    score: float | None
-    reason: str
-
-    def to_dict(self, strategy: str) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "image": self.image,
-            "path": self.path,
-            "score": self.score,
-            "strategy": strategy,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True)
@@ -619,6 +484,20 @@ def _check_strategy(name: str, labeled: int) -> Strategy:
     return strategy
 
 
+def _partition(
+    project: Project, dataset: ImageFolderDataset
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dataset indices of the labeled images, of those sent out in a round and not labeled yet,
+    and of the rest (the candidates)."""
+    labeled, pending = project.labeled, project.pending
+    groups: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for index, pair in enumerate(dataset.pairs):
+        stem = pair.image.stem
+        groups[0 if stem in labeled else 1 if stem in pending else 2].append(index)
+    labeled_indices, pending_indices, candidates = (np.asarray(g, dtype=np.int64) for g in groups)
+    return labeled_indices, pending_indices, candidates
+
+
 def select(
     directory: Path | str,
     budget: int,
@@ -647,14 +526,7 @@ def select(
     report = progress or (lambda phase, done, total: None)
     dataset = project.dataset()
     n = len(dataset)
-    stems = [pair.image.stem for pair in dataset.pairs]
-    labeled_set, pending_set = project.labeled, project.pending
-    labeled = np.asarray([i for i, s in enumerate(stems) if s in labeled_set], dtype=np.int64)
-    covered = np.asarray([i for i, s in enumerate(stems) if s in pending_set], dtype=np.int64)
-    candidates = np.asarray(
-        [i for i, s in enumerate(stems) if s not in labeled_set and s not in pending_set],
-        dtype=np.int64,
-    )
+    labeled, covered, candidates = _partition(project, dataset)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ConfigError(f"budget must be a number of images >= 1, got {budget!r}")
     if budget > len(candidates):
@@ -667,16 +539,14 @@ def select(
     settings = project.settings
     round_number = len(project.rounds) + 1
     seed = int(settings["seed"])
-    size = tuple(settings["working_size"]) if settings["working_size"] else None
-    work = resized(dataset, size)  # type: ignore[arg-type]
+    working = settings["working_size"]
+    work = resized(dataset, (working[0], working[1]) if working else None)
     torch_device = resolve_device(device)
     batch = max(4, 4 * int(settings["batch_size"]))
     results: dict[str, np.ndarray] = {}
 
-    advice, note = None, ""
-    chosen = strategy
+    advice, note, chosen = None, "", strategy
     if strategy == "auto":
-        report("embedding", 0, n)
         results["embedding"] = pool_embeddings(
             work,
             device=torch_device,
@@ -688,8 +558,7 @@ def select(
         redundancy = dataset_redundancy(
             work, results["embedding"], near_duplicate_fraction=settings["near_duplicate_fraction"]
         )
-        regime = budget_regime(len(labeled) + len(covered) + budget, n)
-        advice = advise(redundancy, regime, ssl=False)
+        advice = advise(redundancy, budget_regime(len(labeled) + len(covered) + budget, n), False)
         chosen = advice.recommendation.strategy
         if len(labeled) == 0 and chosen not in UNTRAINED_OK:
             note = (
@@ -701,9 +570,9 @@ def select(
 
     trained_on = len(labeled) if spec.needs else 0
     if spec.needs and (trained_on or "embedding" not in results):
-        if trained_on:
-            report("training", 0, 1)
-        model = _scoring_model(project, work, labeled, spec, epochs, torch_device, round_number)
+        model = _scoring_model(
+            project, work, labeled, spec, epochs, torch_device, round_number, report
+        )
         report("scoring", 0, n)
         results = infer_pool(
             model,
@@ -764,6 +633,7 @@ def _scoring_model(
     epochs: float | None,
     device: torch.device,
     round_number: int,
+    report: Progress,
 ) -> SegmentationModel:
     """A model trained on the labeled images, or the ImageNet-only model when none is labeled."""
     settings = project.settings
@@ -792,7 +662,7 @@ def _scoring_model(
         SSLConfig(),
         device,
         cycle_seed(seed, round_number, 1),
-        None,
+        lambda iteration, total, loss: report("training", iteration, total),
     )
     return model
 
@@ -808,12 +678,12 @@ def _explain(
     """Score and a plain-language reason for every pick, in pick order."""
     need = _score_need(spec)
     embeddings = view.results.get("embedding")
-    distances = nearest_pick = None
+    distances = nearest_pick = to_earlier = None
     typical = radius = 0.0
     if embeddings is not None:
         typical = typical_distance(embeddings, seed=seed)
         radius = fraction * typical
-        distances, nearest_pick = _cover_distances(embeddings, view.labeled, picked)
+        distances, nearest_pick, to_earlier = _cover_distances(embeddings, view.labeled, picked)
     picks = []
     for rank, index in enumerate(picked.tolist(), start=1):
         score: float | None = None
@@ -825,13 +695,13 @@ def _explain(
             else:
                 reason += f"; {spec.description}"
         elif spec.name == "coreset" and distances is not None:
-            d = distances[rank - 1]
-            score = None if math.isinf(d) else float(d)
+            d = float(distances[rank - 1])
+            score = None if math.isinf(d) else d
             reason = (
                 "first pick: nothing labeled yet, the cover starts here"
                 if score is None
-                else f"farthest from everything labeled or picked before: distance {d:.3g}"
-                + (f" ({d / typical:.2f} x typical)" if typical > 0 else "")
+                else f"farthest from the labeled, sent-out and earlier picked images: "
+                f"distance {d:.3g}" + (f" ({d / typical:.2f} x typical)" if typical > 0 else "")
             )
         elif spec.name == "uniform":
             reason = f"evenly spaced in time within sequence {view.sequences[index]!r}"
@@ -839,36 +709,36 @@ def _explain(
             reason = "random pick"
         else:
             reason = spec.description
-        if nearest_pick is not None and nearest_pick[rank - 1][1] <= radius:
-            other, d = nearest_pick[rank - 1]
-            reason += f"; near-duplicate of pick #{other + 1} (distance {d:.3g})"
+        if to_earlier is not None and to_earlier[rank - 1] <= radius:
+            reason += (
+                f"; near-duplicate of pick #{nearest_pick[rank - 1] + 1} "
+                f"(distance {to_earlier[rank - 1]:.3g})"
+            )
         pair = dataset.pairs[index]
         picks.append(Pick(rank, pair.image.name, str(pair.image.resolve()), score, reason))
     return picks
 
 
 def _cover_distances(
-    embeddings: np.ndarray, covered: np.ndarray, picked: np.ndarray, chunk: int = 256
-) -> tuple[list[float], list[tuple[int, float]]]:
-    """Per pick: distance to the nearest covered image or earlier pick (inf when none), and the
-    nearest earlier pick with its distance ((-1, inf) for the first)."""
+    embeddings: np.ndarray, covered: np.ndarray, picked: np.ndarray, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pick, in pick order: distance to the nearest covered image or earlier pick (inf when
+    there is none), and the nearest earlier pick (-1 for the first) with its distance."""
     x = embeddings.astype(np.float64)
+    chosen = x[picked]
     to_covered = np.full(len(picked), np.inf)
     for start in range(0, len(covered), chunk):
-        block = x[covered[start : start + chunk]]
-        d = np.linalg.norm(x[picked][:, None, :] - block[None, :, :], axis=2)
-        to_covered = np.minimum(to_covered, d.min(axis=1))
-    cover, nearest = [], []
-    for j in range(len(picked)):
-        if j == 0:
-            nearest.append((-1, math.inf))
-            cover.append(float(to_covered[0]))
-            continue
-        d = np.linalg.norm(x[picked[:j]] - x[picked[j]], axis=1)
-        other = int(np.argmin(d))
-        nearest.append((other, float(d[other])))
-        cover.append(float(min(to_covered[j], d[other])))
-    return cover, nearest
+        block = cdist(chosen, x[covered[start : start + chunk]])
+        to_covered = np.minimum(to_covered, block.min(axis=1))
+    nearest = np.full(len(picked), -1, dtype=np.int64)
+    to_earlier = np.full(len(picked), np.inf)
+    for start in range(1, len(picked), chunk):
+        stop = min(start + chunk, len(picked))
+        block = cdist(chosen[start:stop], chosen[:stop])
+        block[np.arange(stop)[None, :] >= np.arange(start, stop)[:, None]] = np.inf
+        nearest[start:stop] = block.argmin(axis=1)
+        to_earlier[start:stop] = block.min(axis=1)
+    return np.minimum(to_covered, to_earlier), nearest, to_earlier
 
 
 # --- round folder and exports ---------------------------------------------------------------------
@@ -895,165 +765,15 @@ def _write_round(
     try:
         classes = project.class_list()
         name = f"{project.directory.resolve().name} round {round_number}"
-        _write_manifest(staging, round_number, strategy, picks, advice, note)
-        _write_cvat(staging / "cvat", name, classes, picks)
-        _write_label_studio(staging / "label_studio", project.images_dir, classes, picks)
-        _write_contact_sheet(staging, name, strategy, picks)
+        write_manifest(staging, round_number, _now(), strategy, picks, advice, note)
+        project_dir = project.directory.resolve()
+        write_cvat(staging / "cvat", name, classes, picks, project_dir)
+        write_label_studio(
+            staging / "label_studio", project.images_dir, classes, picks, project_dir
+        )
+        write_contact_sheet(staging, name, strategy, picks)
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
-
-
-def _write_manifest(
-    folder: Path,
-    round_number: int,
-    strategy: str,
-    picks: list[Pick],
-    advice: Advice | None,
-    note: str,
-) -> None:
-    rows = [p.to_dict(strategy) for p in picks]
-    with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(
-            {**row, "score": "" if row["score"] is None else row["score"]} for row in rows
-        )
-    manifest = {
-        "round": round_number,
-        "created": _now(),
-        "strategy": strategy,
-        "note": note,
-        "advice": advice.to_dict() if advice else None,
-        "explanation": advice.render() if advice else None,
-        "images": rows,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def _hex(color: Sequence[int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*color)
-
-
-def cvat_labels(classes: ClassList) -> list[dict[str, Any]]:
-    """CVAT label specification (task creation ``labels``): name, colour, no attributes."""
-    return [
-        {"name": name, "color": _hex(color), "attributes": []}
-        for name, color in zip(classes.names, classes.colors, strict=True)
-    ]
-
-
-def _write_cvat(folder: Path, name: str, classes: ClassList, picks: list[Pick]) -> None:
-    folder.mkdir()
-    labels = cvat_labels(classes)
-    paths = [p.path for p in picks]
-    (folder / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    (folder / "images.txt").write_text("".join(f"{p}\n" for p in paths), encoding="utf-8")
-    task = {"name": name, "labels": labels, "sorting_method": "predefined", "images": paths}
-    (folder / "task.json").write_text(json.dumps(task, indent=2) + "\n", encoding="utf-8")
-    black = (0, 0, 0) in classes.colors or classes.ignore_color == (0, 0, 0)
-    (folder / "README.txt").write_text(
-        "CVAT task for this round\n"
-        "========================\n"
-        "Create it in the web UI (name and labels from task.json: use Raw and paste labels.json;\n"
-        "add the images listed in images.txt, sorting method 'predefined' keeps the rank order),\n"
-        "or with the CVAT command line client:\n\n"
-        "  cvat-cli task create --labels labels.json --sorting-method predefined \\\n"
-        f'      "{name}" local $(cat images.txt)\n\n'
-        "When done: Export task dataset -> format 'Segmentation mask 1.1', then\n\n"
-        "  alseg project import PROJECT_DIR --masks the-export.zip\n\n"
-        "Its SegmentationClass/ masks are matched to the images by file name.\n"
-        + (
-            ""
-            if black
-            else "CVAT paints unannotated pixels black (0, 0, 0): add 'ignore_color: [0, 0, 0]'\n"
-            "to the project's classes.yaml before importing, or the import rejects them.\n"
-        ),
-        encoding="utf-8",
-    )
-
-
-def label_studio_config(classes: ClassList) -> str:
-    """Label Studio labeling config: brush masks and polygons over the project's classes."""
-    labels = "".join(
-        f"    <Label value={quoteattr(n)} background={quoteattr(_hex(c))}/>\n"
-        for n, c in zip(classes.names, classes.colors, strict=True)
-    )
-    return (
-        "<View>\n"
-        '  <Image name="image" value="$image" zoom="true"/>\n'
-        '  <BrushLabels name="brush" toName="image">\n'
-        f"{labels}"
-        "  </BrushLabels>\n"
-        '  <PolygonLabels name="polygon" toName="image" strokeWidth="2" pointSize="small">\n'
-        f"{labels}"
-        "  </PolygonLabels>\n"
-        "</View>\n"
-    )
-
-
-def _write_label_studio(
-    folder: Path, images_dir: Path, classes: ClassList, picks: list[Pick]
-) -> None:
-    folder.mkdir()
-    root = images_dir.resolve().parent
-    tasks = [
-        {
-            "data": {
-                "image": "/data/local-files/?d=" + quote(Path(p.path).relative_to(root).as_posix()),
-                "rank": p.rank,
-                "score": p.score,
-                "reason": p.reason,
-            }
-        }
-        for p in picks
-    ]
-    (folder / "tasks.json").write_text(json.dumps(tasks, indent=2) + "\n", encoding="utf-8")
-    (folder / "config.xml").write_text(label_studio_config(classes), encoding="utf-8")
-    (folder / "README.txt").write_text(
-        "Label Studio project for this round\n"
-        "===================================\n"
-        "Start Label Studio with local files served from the images folder's parent:\n\n"
-        "  LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true \\\n"
-        f"  LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root} label-studio start\n\n"
-        "Create a project, paste config.xml as its labeling interface (Code view), add a\n"
-        f"Local Files source storage with path {images_dir.resolve()} (no need to sync), then\n"
-        "import tasks.json.\n\n"
-        "Label Studio exports brush masks as RLE; convert them to one PNG per image named like\n"
-        "the image (class colours of classes.yaml, or class ids), then\n\n"
-        "  alseg project import PROJECT_DIR --masks FOLDER\n",
-        encoding="utf-8",
-    )
-
-
-def _write_contact_sheet(folder: Path, title: str, strategy: str, picks: list[Pick]) -> None:
-    thumbs = folder / "thumbs"
-    thumbs.mkdir()
-    cells = []
-    for pick in picks:
-        thumb = Image.fromarray(read_rgb(Path(pick.path)))
-        thumb.thumbnail(THUMBNAIL_SIZE)
-        name = f"{pick.rank:04d}_{Path(pick.image).stem}.jpg"
-        thumb.save(thumbs / name, quality=85)
-        score = "&ndash;" if pick.score is None else f"{pick.score:.4g}"
-        cells.append(
-            "<figure>"
-            f'<img src="thumbs/{quote(name)}" alt="{html.escape(pick.image)}">'
-            f"<figcaption><b>#{pick.rank}</b> {html.escape(pick.image)}<br>"
-            f"score {score}<br><small>{html.escape(pick.reason)}</small></figcaption>"
-            "</figure>"
-        )
-    page = (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em}"
-        "main{display:flex;flex-wrap:wrap;gap:12px}"
-        "figure{width:260px;margin:0}img{max-width:256px;max-height:256px}"
-        "figcaption{font-size:13px}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        f"<p>{len(picks)} images picked by {html.escape(strategy)}, in rank order.</p>"
-        f"<main>{''.join(cells)}</main></body></html>\n"
-    )
-    (folder / "contact_sheet.html").write_text(page, encoding="utf-8")
