@@ -43,7 +43,7 @@ def read_rgb(path: Path) -> np.ndarray:
     img = open_image(path)
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return np.asarray(img)
+    return np.array(img)  # a writable copy: torch.from_numpy needs one
 
 
 def index_array(img: Image.Image, path: Path) -> np.ndarray:
