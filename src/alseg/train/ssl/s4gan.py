@@ -1,6 +1,7 @@
 """s4GAN semi-supervised training (SPEC §5): feature matching and discriminator-gated self-training.
 
-Per iteration: one labeled and one unlabeled batch go through the segmenter together. The
+Per iteration: one labeled and one unlabeled batch go through the segmenter together; the labeled
+batch serves both L_ce and the discriminator's real input (the paper's code draws a second one). The
 discriminator sees ``[softmax(prediction); image]`` of the unlabeled batch (fake) and
 ``[one_hot(ground truth); image]`` of the labeled batch (real). Ignored labeled pixels (255, also
 the crop padding) are all-zero in the one-hot map, as in the paper's code; the unlabeled class map

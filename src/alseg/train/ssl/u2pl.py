@@ -113,16 +113,25 @@ def decayed_percent(percent: float, progress: float) -> float:
     return percent * (1.0 - progress)
 
 
+def percentile(values: torch.Tensor, percent: float) -> torch.Tensor:
+    """The ``percent``-th percentile of a 1-D tensor, interpolated linearly as numpy's default
+    (by sorting, so unlike ``torch.quantile`` it has no size limit)."""
+    ordered = values.sort().values
+    position = percent / 100.0 * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
 def reliable_mask(values: torch.Tensor, valid: torch.Tensor, percent: float) -> torch.Tensor:
     """Valid pixels except the ``percent`` % with the highest ``values`` (entropy).
 
-    The cut is the (100 - percent)-th percentile of the valid values (linear interpolation, as
-    numpy); pixels strictly above it are dropped, so ties at the cut and ``percent = 0`` keep all.
+    The cut is the (100 - percent)-th percentile of the valid values; pixels strictly above it are
+    dropped, so ties at the cut and ``percent = 0`` keep all.
     """
     if percent <= 0 or not bool(valid.any()):
         return valid.clone()
-    cut = torch.quantile(values[valid].float(), 1.0 - percent / 100.0)
-    return valid & (values <= cut)
+    return valid & (values <= percentile(values[valid], 100.0 - percent))
 
 
 def entropy_extremes(
@@ -132,9 +141,8 @@ def entropy_extremes(
     at or above the (100 - ``percent``)-th."""
     if not bool(valid.any()):
         return valid.clone(), valid.clone()
-    chosen = values[valid].float()
-    low = torch.quantile(chosen, percent / 100.0)
-    high = torch.quantile(chosen, 1.0 - percent / 100.0)
+    chosen = values[valid]
+    low, high = percentile(chosen, percent), percentile(chosen, 100.0 - percent)
     return valid & (values <= low), valid & (values >= high)
 
 
@@ -259,8 +267,9 @@ class U2PLStep:
         boxes = cutmix_boxes(
             len(weak), weak.shape[-2:], self.rng, params.cutmix_prob, (0.5, 0.5), (0.3, 1 / 0.3)
         )
-        mixed, valid, labels = (mix(t, t.roll(-1, dims=0), boxes) for t in (weak, valid, labels))
-        labels = torch.where(valid, labels, IGNORE_INDEX)
+        mixed = mix_with_next(weak, boxes)
+        valid = mix_with_next(valid, boxes)
+        labels = torch.where(valid, mix_with_next(labels, boxes), IGNORE_INDEX)
         inputs = torch.cat([images, mixed])
         output = self.model.forward_output(inputs)
         features = self.head(output.aspp)
@@ -303,6 +312,11 @@ class U2PLStep:
             self.generator,
         )
         return ce, unsupervised, contrastive
+
+
+def mix_with_next(batch: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Image i takes image i+1 (cyclically) inside its box, as in the authors' CutMix."""
+    return mix(batch, batch.roll(-1, dims=0), boxes)
 
 
 def _pixels(maps: torch.Tensor) -> torch.Tensor:
