@@ -32,6 +32,14 @@ def test_absent_modes():
         cm.miou("other")
 
 
+def test_mean_restricted_to_the_classes_a_dataset_contains():
+    cm = ConfusionMatrix(3)
+    cm.update(np.array([0, 0, 2]), np.array([0, 0, 1]))  # class 2 predicted but never present
+    assert cm.miou() == pytest.approx((1.0 + 0.0 + 0.0) / 3)
+    assert cm.miou(classes=[0, 1]) == pytest.approx((1.0 + 0.0) / 2)
+    assert cm.miou("zero", classes=[0]) == pytest.approx(1.0)
+
+
 def test_out_of_range_ids_are_rejected():
     cm = ConfusionMatrix(2)
     with pytest.raises(ValueError, match="target class ids"):

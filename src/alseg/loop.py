@@ -312,7 +312,7 @@ def _train_and_evaluate(
         labeled=len(labeled),
         fraction=len(labeled) / n,
         nominal_fraction=len(labeled) / n,
-        miou=100.0 * matrix.miou(config.absent),
+        miou=100.0 * matrix.miou(config.absent, getattr(setup.val, "used_class_ids", None)),
         per_class_iou={
             names[c]: (None if np.isnan(iou[c]) else 100.0 * float(iou[c]))
             for c in range(len(names))

@@ -44,10 +44,13 @@ class ConfusionMatrix:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(union > 0, tp / np.maximum(union, 1), np.nan)
 
-    def miou(self, absent: Literal["nan", "zero"] = "nan") -> float:
+    def miou(
+        self, absent: Literal["nan", "zero"] = "nan", classes: Sequence[int] | None = None
+    ) -> float:
         """Mean IoU. ``nan``: over classes with a non-empty union; ``zero``: over every class,
-        classes without a true positive counting 0 (the official code)."""
-        iou = self.iou()
+        classes without a true positive counting 0 (the official code). ``classes`` restricts the
+        mean to the classes a dataset can contain."""
+        iou = self.iou() if classes is None else self.iou()[np.asarray(classes, dtype=np.int64)]
         if absent == "zero":
             return float(np.nan_to_num(iou, nan=0.0).mean())
         if absent != "nan":
