@@ -8,7 +8,7 @@ from alseg.data.base import FrameMeta, Sample, SegDataset
 
 
 class BlobDataset(SegDataset):
-    """Sequences of frames showing a bright square (class 1) drifting over a dark field (class 0)."""
+    """Sequences of frames: a bright square (class 1) drifting over a dark field (class 0)."""
 
     name = "blobs"
     class_names = ("background", "square", "stripe")

@@ -84,7 +84,9 @@ def test_summary_auc_and_full_reference():
     result = summarize(setup, list(iterate_cycles(setup)))
     mious = [c.miou for c in result.cycles]
     assert result.miou_at_budget == mious[-1]
-    assert result.auc_at_budget == pytest.approx(0.2 * (mious[0] + mious[1]) / 2 + 0.2 * (mious[1] + mious[2]) / 2)
+    assert result.auc_at_budget == pytest.approx(
+        0.2 * (mious[0] + mious[1]) / 2 + 0.2 * (mious[1] + mious[2]) / 2
+    )
     full = tiny_setup("full")
     reference = summarize(full, list(iterate_cycles(full)))
     assert len(reference.cycles) == 1 and reference.cycles[0].labeled == 20
@@ -93,8 +95,19 @@ def test_summary_auc_and_full_reference():
 
 @pytest.mark.parametrize(
     "name",
-    ["random", "entropy", "entropy-minmax", "equal", "equal-consistency", "bald", "coreset",
-     "uniform", "uniform5-entropy", "typiclust", "diverse-entropy"],  # fmt: skip
+    [
+        "random",
+        "entropy",
+        "entropy-minmax",
+        "equal",
+        "equal-consistency",
+        "bald",
+        "coreset",
+        "uniform",
+        "uniform5-entropy",
+        "typiclust",
+        "diverse-entropy",
+    ],  # fmt: skip
 )
 def test_every_strategy_runs_in_the_loop(name):
     setup = tiny_setup(name, strategy_options={"mc_passes": 3})

@@ -203,7 +203,7 @@ def iterate_cycles(
         model = fresh_model(config, setup.pool.num_classes, strategy.head_dropout)
         if config.train.keep_head and previous is not None:
             keep_head(model, previous)
-        result, model = _train_and_evaluate(setup, model, labeled, cycle, len(schedule), reporter)
+        result, model = train_and_evaluate(setup, model, labeled, cycle, len(schedule), reporter)
         result.nominal_fraction = nominal
         result.added = added.tolist()
         result.added_ids = [_frame_id(setup.pool, i) for i in added]
@@ -247,6 +247,7 @@ def acquire(
         batch_size=config.eval_batch_size,
         mc_passes=mc_passes,
         seed=cycle_seed(config.seed, cycle, 2),
+        workers=config.train.workers,
         on_batch=lambda done, total: reporter.phase("scoring", done, total),
     )
     view = PoolView(
@@ -271,7 +272,7 @@ def _check_picks(picks: np.ndarray, k: int, is_labeled: np.ndarray, name: str) -
         raise RuntimeError(f"strategy {name} returned an invalid selection of {len(picks)} (k={k})")
 
 
-def _train_and_evaluate(
+def train_and_evaluate(
     setup: Setup,
     model: SegmentationModel,
     labeled: np.ndarray,
@@ -303,6 +304,7 @@ def _train_and_evaluate(
         setup.device,
         config.eval_batch_size,
         config.max_val_images,
+        workers=config.train.workers,
         on_batch=lambda done, total: reporter.phase("evaluating", done, total),
     )
     iou = matrix.iou()
@@ -332,7 +334,7 @@ def _full_reference(setup: Setup, reporter: Reporter) -> Iterator[CycleResult]:
     everything = np.arange(len(setup.pool))
     torch.manual_seed(cycle_seed(setup.config.seed, 0, 0))
     model = fresh_model(setup.config, setup.pool.num_classes, 0.0)
-    result, _ = _train_and_evaluate(setup, model, everything, 0, 1, reporter)
+    result, _ = train_and_evaluate(setup, model, everything, 0, 1, reporter)
     result.nominal_fraction = 1.0
     reporter.cycle_finished(result)
     yield result

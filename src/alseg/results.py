@@ -57,7 +57,12 @@ def save_curve(results: list[ExperimentResult], path: Path, title: str = "") -> 
         x = [100 * c.nominal_fraction for c in result.cycles]
         y = [c.miou for c in result.cycles]
         if result.strategy == "full":
-            axes.axhline(y[0], linestyle="--", color="grey", label=result.label.replace("full", "100% labeled"))
+            axes.axhline(
+                y[0],
+                linestyle="--",
+                color="grey",
+                label=result.label.replace("full", "100% labeled"),
+            )
         else:
             axes.plot(x, y, marker="o", label=result.label)
     axes.set_xlabel("labeled images (% of pool)")

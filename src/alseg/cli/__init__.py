@@ -24,12 +24,15 @@ err_console = Console(stderr=True)
 def _mount_subapps() -> None:
     from alseg.cli import data
     from alseg.cli import project as project_cli
+    from alseg.cli import study as study_cli
 
     app.add_typer(data.app, name="data")
     app.command("advise")(project_cli.advise)
     app.command("init")(project_cli.init)
     app.command("select")(project_cli.select)
     app.command("import")(project_cli.import_)
+    app.command("study")(study_cli.study)
+    app.command("report")(study_cli.report)
 
 
 @app.command()

@@ -47,6 +47,7 @@ def experiment_from_options(
     elif given("dataset") and options["dataset"] != "synthdrive" and not config:
         values["pool"]["size"] = None  # real data: the whole training split unless asked
         values["pool"]["kind"] = options["pool"] if "pool" in explicit else "all"
+        values["train"]["workers"] = 2  # decoding files: load in DataLoader workers
     if given("budget") or given("until"):
         budget = options["budget"] or "10-10"
         values["budget"] = BudgetConfig.parse(budget, options.get("until")).model_dump()

@@ -1,0 +1,114 @@
+"""``alseg study`` (run a grid of experiments, resumable) and ``alseg report`` (its tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from alseg.errors import ConfigError
+from alseg.study.config import StudyConfig
+from alseg.study.presets import PRESETS
+
+console = Console()
+PRESET_HELP = ", ".join(PRESETS)
+
+
+def resolve_study(config_or_preset: str) -> StudyConfig:
+    """A study YAML file if one exists at that path, otherwise a preset name."""
+    from alseg.study.config import load_study
+    from alseg.study.presets import preset
+
+    path = Path(config_or_preset)
+    if path.is_file():
+        return load_study(path)
+    if config_or_preset in PRESETS:
+        return preset(config_or_preset)
+    if path.suffix in (".yaml", ".yml"):
+        raise ConfigError(f"study file {path} not found")
+    raise ConfigError(
+        f"{config_or_preset!r} is neither a study YAML file nor a preset; presets: {PRESET_HELP}"
+    )
+
+
+def study(
+    config_or_preset: Annotated[
+        str, typer.Argument(help=f"a study YAML file or a preset ({PRESET_HELP})")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="study folder (default: studies/<study name>)")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="local (one run after another) or ray")] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster address (default: start a local cluster)"),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and list the runs; write nothing")
+    ] = False,
+    data_root: Annotated[
+        Path | None, typer.Option(help="data root for every pool of the study (real datasets)")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="torch CPU threads of the local executor (results depend on it)"),
+    ] = None,
+    cpus_per_run: Annotated[
+        float, typer.Option(help="CPUs (and torch threads) each Ray task requests")
+    ] = 1.0,
+    gpus_per_run: Annotated[
+        float | None,
+        typer.Option(help="GPUs each Ray task requests (default: 1 where runs use a GPU)"),
+    ] = None,
+) -> None:
+    """Run a study: every run x cycle is committed to STUDY_DIR/study.sqlite; re-run to resume."""
+    from alseg.study.config import with_data_root
+    from alseg.study.executors import make_executor
+    from alseg.study.runner import run_study
+
+    spec = resolve_study(config_or_preset)
+    if data_root is not None:
+        spec = with_data_root(spec, data_root)
+    chosen = make_executor(executor, address, cpus_per_run, gpus_per_run, threads)
+    out_dir = out or Path("studies") / spec.name
+    outcome = run_study(spec, out_dir, chosen, device, dry_run, console)
+    if dry_run:
+        return
+    for failure in outcome.failures:
+        console.print(f"[red]failed[/]: {escape(failure.label)}: {escape(failure.error)}")
+    console.print(
+        f"{outcome.executed} runs processed in {outcome.seconds:.0f} s, "
+        f"{len(outcome.failures)} failed; results in {out_dir} "
+        f"(tables and figures: alseg report {out_dir})"
+    )
+    if outcome.failures:
+        raise typer.Exit(1)
+
+
+def report(
+    study_dir: Annotated[Path, typer.Argument(help="a study folder written by alseg study")],
+    out: Annotated[
+        Path | None, typer.Option(help="report folder (default: STUDY_DIR/report)")
+    ] = None,
+) -> None:
+    """Write the study's tables (Markdown, HTML, CSV), budget curves and t-SNE figures."""
+    from alseg.report.build import write_report
+
+    result = write_report(study_dir, out)
+    for data in result.result_tables:
+        table = Table(title=data.title, caption=data.note)
+        for column in data.header:
+            table.add_column(column, justify="left" if column == "Method" else "right")
+        for row in data.rows:
+            table.add_row(
+                *(f"[bold]{escape(text)}[/]" if bold else escape(text) for text, bold in row)
+            )
+        console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note[/]: {escape(note)}")
+    console.print(f"wrote {len(result.files)} files to {result.out_dir}")

@@ -1,0 +1,78 @@
+"""``alseg report``: Markdown, HTML and CSV tables plus figures from a study's store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alseg.errors import DataError
+from alseg.report import tables
+from alseg.report.curves import budget_curves
+from alseg.report.html import html_document
+from alseg.report.records import load_records
+from alseg.report.tables import Section
+from alseg.report.tsne import tsne_figures
+from alseg.results import atomic_write_bytes
+from alseg.study.store import DB_NAME, Store
+
+REPORT_DIR = "report"
+
+
+@dataclass
+class Report:
+    """What ``write_report`` wrote, and the notes on what it skipped."""
+
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    result_tables: list[tables.TableData] = field(default_factory=list)
+
+
+def write_report(study_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+    """Write the report of the finished runs in ``study_dir`` (default: ``study_dir/report``)."""
+    study_dir = Path(study_dir)
+    if not Store.exists(study_dir):
+        raise DataError(f"{study_dir} holds no study results ({DB_NAME}); run `alseg study` first")
+    store = Store(study_dir)
+    records = load_records(store)
+    if not records:
+        raise DataError(f"{study_dir / DB_NAME} holds no finished run yet")
+    report = Report(Path(out_dir) if out_dir is not None else study_dir / REPORT_DIR)
+    summaries = tables.summarize(records)
+    results = tables.result_tables(summaries)
+    best = tables.best_per_scenario(summaries, records)
+    report.result_tables = results
+    curves = budget_curves(records, report.out_dir / "curves")
+    tsne, reason = tsne_figures(store, records, report.out_dir / "tsne")
+    if reason:
+        report.notes.append(reason)
+    sections = [
+        Section("Results", tables=results),
+        Section("Best method per scenario", tables=[tables.best_table(best)] if best else []),
+        Section("Selection diagnostics", tables=tables.diagnostics_tables(summaries)),
+        Section("Budget curves", figures=_relative(curves, report.out_dir, ".png")),
+        Section(
+            "t-SNE of the first acquisition",
+            text=reason
+            or "Pool embeddings under the shared cycle-0 model, one panel per strategy.",
+            figures=_relative(tsne, report.out_dir, ".png"),
+        ),
+    ]
+    study = store.meta("study") or {}
+    title = f"alseg study {study.get('name', study_dir.name)}: {len(records)} finished runs"
+    outputs = {
+        "report.md": tables.markdown_document(title, sections),
+        "report.html": html_document(title, sections),
+        "summary.csv": tables.summary_csv(summaries),
+        "runs.csv": tables.runs_csv(records),
+        "best.csv": tables.best_csv(best),
+    }
+    for name, text in outputs.items():
+        atomic_write_bytes(report.out_dir / name, text.encode())
+        report.files.append(report.out_dir / name)
+    report.files += curves + tsne
+    return report
+
+
+def _relative(paths: list[Path], root: Path, suffix: str) -> list[str]:
+    return [path.relative_to(root).as_posix() for path in paths if path.suffix == suffix]

@@ -1,0 +1,136 @@
+"""The finished runs of a study store, with the numbers the report needs."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from alseg.acquisition.strategies import FULL
+from alseg.config import ExperimentConfig
+from alseg.metrics import auc_at_budget
+from alseg.study.store import CycleRow, Store
+
+STRATEGY_TITLES = {
+    "random": "Random",
+    "entropy": "Entropy",
+    "entropy-minmax": "Entropy (minmax)",
+    "equal": "EquAL",
+    "equal-consistency": "EquAL (consistency)",
+    "bald": "BALD",
+    "coreset": "Coreset",
+    "uniform": "Uniform",
+    "uniform5-entropy": "Uniform(@5)+Entropy",
+    "typiclust": "TypiClust",
+    "diverse-entropy": "Diverse entropy",
+}
+REFERENCE = "100%"
+MCD_REFERENCE = "100% (MCD)"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run and its cycles."""
+
+    key: str
+    config: ExperimentConfig
+    cycles: list[CycleRow]
+
+    @property
+    def dataset(self) -> str:
+        return self.config.data.name
+
+    @property
+    def pool(self) -> str:
+        return self.config.pool.kind
+
+    @property
+    def pool_id(self) -> tuple[str, str, int | None]:
+        """What identifies a pool: dataset, kind and size."""
+        return self.dataset, self.pool, self.config.pool.size
+
+    @property
+    def budget(self) -> str:
+        return self.config.budget.label()
+
+    @property
+    def ssl(self) -> str:
+        return self.config.ssl.method
+
+    @property
+    def strategy(self) -> str:
+        return self.config.strategy
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def is_reference(self) -> bool:
+        return self.strategy == FULL
+
+    @property
+    def method(self) -> str:
+        """Row label: ``Coreset``, ``Coreset-SSL (s4gan)``, ``100%`` or ``100% (MCD)``."""
+        if self.is_reference:
+            return MCD_REFERENCE if self.config.model.head_dropout > 0 else REFERENCE
+        title = STRATEGY_TITLES.get(self.strategy, self.strategy)
+        return title if self.ssl == "none" else f"{title}-SSL ({self.ssl})"
+
+    @cached_property
+    def fractions(self) -> list[float]:
+        return [float(c.metrics["nominal_fraction"]) for c in self.cycles]
+
+    @cached_property
+    def mious(self) -> list[float]:
+        return [float(c.metrics["miou"]) for c in self.cycles]
+
+    @property
+    def miou_at_budget(self) -> float:
+        return self.mious[-1]
+
+    @property
+    def auc_at_budget(self) -> float:
+        """AUC over the run's own budget (a reference's AUC depends on the table's budget)."""
+        if self.is_reference:
+            return math.nan
+        return auc_at_budget(self.fractions, self.mious)
+
+    def diagnostic(self, name: str) -> float:
+        """Mean of one selection diagnostic over the run's acquisitions (nan without any)."""
+        values = [c.metrics["diagnostics"][name] for c in self.cycles if c.acquired]
+        values = [float(v) for v in values if v is not None]
+        return float(np.mean(values)) if values else math.nan
+
+
+def load_records(store: Store) -> list[RunRecord]:
+    """The finished runs of the store's study (all finished runs if it lists none), in order."""
+    study_keys = store.meta("runs")
+    runs = [run for run in store.runs() if run.status == "done"]
+    if study_keys is not None:
+        order = {key: i for i, key in enumerate(study_keys)}
+        runs = sorted((r for r in runs if r.key in order), key=lambda r: order[r.key])
+    return [RunRecord(run.key, run.config, store.cycles(run.key)) for run in runs]
+
+
+VIDEO_DATASETS = frozenset({"a2d2", "synthdrive", "camvid"})
+
+
+def redundancy(dataset: str, kind: str) -> str:
+    """The pool's regime in the paper's guide: "diverse" (single frames: 0f, random; or a whole
+    curated dataset), "redundant" (groups of >= 5 consecutive frames, Pool-Aug, or a whole video
+    dataset), "moderate" (2f-4f) or "unknown" (a list file without an Xf name)."""
+    if kind in ("0f", "random"):
+        return "diverse"
+    if kind == "all":
+        return "redundant" if dataset in VIDEO_DATASETS else "diverse"
+    if kind == "aug":
+        return "redundant"
+    match = re.search(r"(?:^|[^0-9])([0-9]+)f(?:$|[^a-z])", kind)
+    if match is None:
+        return "unknown"
+    frames = int(match.group(1))
+    return "diverse" if frames <= 1 else "redundant" if frames >= 5 else "moderate"

@@ -1,0 +1,210 @@
+"""Orchestration of a study: plan the grid against the store, then run what is missing."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from alseg.acquisition.strategies import FULL
+from alseg.config import BudgetConfig, ExperimentConfig
+from alseg.errors import ConfigError
+from alseg.loop import budget_schedule, make_setup, resolve_device
+from alseg.results import atomic_write_bytes
+from alseg.study.config import StudyConfig, expand, study_to_yaml
+from alseg.study.executors import (
+    Executor,
+    Planned,
+    RunContext,
+    RunFailure,
+    StudyProgress,
+    make_executor,
+)
+from alseg.study.store import Store
+from alseg.study.worker import SetupFactory, shared_key
+
+STUDY_FILE = "study.yaml"
+
+
+@dataclass
+class StudyPlan:
+    """The study's runs with what the store already holds of them."""
+
+    study: StudyConfig
+    runs: list[Planned]
+    statuses: dict[str, str]
+    cycles_done: dict[str, int]
+    shared_done: set[str]
+
+    @property
+    def todo(self) -> list[Planned]:
+        return [run for run in self.runs if self.statuses.get(run.key) != "done"]
+
+    def cycles_left(self) -> int:
+        return sum(run.cycles - self.cycles_done.get(run.key, 0) for run in self.todo)
+
+    def trainings_left(self) -> int:
+        """Model trainings still to do: a shared cycle 0 counts once for all its runs."""
+        trainings = 0
+        shared: set[str] = set()
+        for run in self.todo:
+            done = self.cycles_done.get(run.key, 0)
+            trainings += run.cycles - done
+            key = shared_key(run.config)
+            if key is not None and done == 0:
+                trainings -= 1
+                shared.add(key)
+        return trainings + len(shared - self.shared_done)
+
+
+@dataclass
+class StudyOutcome:
+    plan: StudyPlan
+    executed: int
+    failures: list[RunFailure]
+    seconds: float
+
+
+def cycle_count(config: ExperimentConfig) -> int:
+    """Cycles of a run (from the pool size where the config fixes it, which also checks the
+    budget fits the pool)."""
+    if config.strategy == FULL:
+        return 1
+    if config.pool.size is not None:
+        return len(budget_schedule(config.budget, config.pool.size))
+    return _cycles_of(config.budget)
+
+
+def _cycles_of(budget: BudgetConfig) -> int:
+    if budget.absolute is not None:
+        return budget.absolute[2]
+    if not budget.step:
+        return 1
+    return 1 + math.floor((budget.until - budget.initial) / budget.step + 1e-9)
+
+
+def method_label(config: ExperimentConfig) -> str:
+    """``entropy``, ``entropy-SSL(s4gan)``, ``100%`` or ``100%-MCD``."""
+    if config.strategy == FULL:
+        return "100%-MCD" if config.model.head_dropout > 0 else "100%"
+    ssl = "" if config.ssl.method == "none" else f"-SSL({config.ssl.method})"
+    return config.strategy + ssl
+
+
+def run_label(config: ExperimentConfig) -> str:
+    """Short name of a run for progress lines, e.g. ``entropy synthdrive/11f 10-10@50 s0``."""
+    budget = "" if config.strategy == FULL else f" {config.budget.label()}"
+    pool = f"{config.data.name}/{config.pool.kind}"
+    return f"{method_label(config)} {pool}{budget} s{config.seed}"
+
+
+def plan_study(study: StudyConfig, out_dir: str | Path) -> StudyPlan:
+    """Expand and validate the study (no data is read), and look up what is already stored."""
+    configs = expand(study)
+    _check_encoders(configs)
+    runs = [Planned(config, run_label(config), cycle_count(config)) for config in configs]
+    statuses: dict[str, str] = {}
+    cycles: dict[str, int] = {}
+    shared: set[str] = set()
+    if Store.exists(out_dir):
+        store = Store(out_dir)
+        statuses, cycles = store.statuses(), store.cycle_counts()
+        keys = {shared_key(run.config) for run in runs} - {None}
+        shared = {key for key in keys if key is not None and store.shared(key) is not None}
+    return StudyPlan(study, runs, statuses, cycles, shared)
+
+
+def _check_encoders(configs: list[ExperimentConfig]) -> None:
+    import timm
+
+    known = set(timm.list_models())
+    for encoder in sorted({config.model.encoder for config in configs}):
+        if encoder not in known:
+            raise ConfigError(f"unknown encoder {encoder!r}; any timm model name works")
+
+
+def run_study(
+    study: StudyConfig,
+    out_dir: str | Path,
+    executor: Executor | str = "local",
+    device: str = "auto",
+    dry_run: bool = False,
+    console: Console | None = None,
+    setup_factory: SetupFactory = make_setup,
+) -> StudyOutcome:
+    """Run every experiment of ``study`` that ``out_dir``'s store does not hold yet.
+
+    Re-running resumes: finished runs are skipped, interrupted ones restart at their first
+    unfinished cycle. ``dry_run`` only validates and prints the plan (nothing is written)."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    plan = plan_study(study, out_dir)
+    if dry_run:
+        if console is not None:
+            console.print(plan_table(plan))
+            console.print(plan_summary(plan))
+        return StudyOutcome(plan, 0, [], time.perf_counter() - started)
+    if isinstance(executor, str):
+        executor = make_executor(executor)
+    if executor.name == "local":
+        resolve_device(device)
+    else:  # the workers resolve it on their own nodes
+        _check_device_name(device)
+    store = Store(out_dir, wal=not executor.multi_node)
+    store.save_meta("study", study.model_dump(mode="json"))
+    store.save_meta("runs", [run.key for run in plan.runs])
+    atomic_write_bytes(out_dir / STUDY_FILE, study_to_yaml(study).encode())
+    store.register(run.config for run in plan.runs)
+    todo = plan.todo
+    if console is not None:
+        console.print(plan_summary(plan))
+    context = RunContext(str(out_dir), device, store.wal, study.save_embeddings, setup_factory)
+    with StudyProgress(console, store, plan.runs) as progress:
+        failures = executor.execute(todo, context, progress)
+    return StudyOutcome(plan, len(todo), failures, time.perf_counter() - started)
+
+
+def _check_device_name(device: str) -> None:
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; allowed: auto, cpu, cuda")
+
+
+def plan_summary(plan: StudyPlan) -> str:
+    done = len(plan.runs) - len(plan.todo)
+    roots = sorted({run.config.data.root for run in plan.runs if run.config.data.root})
+    where = f", data in {', '.join(roots)}" if roots else ""
+    return (
+        f"study {plan.study.name}: {len(plan.runs)} runs ({done} done), "
+        f"{plan.cycles_left()} cycles and {plan.trainings_left()} model trainings to go "
+        f"(cycle 0 trained once per initial set){where}"
+    )
+
+
+def plan_table(plan: StudyPlan) -> Table:
+    table = Table(title=f"study {plan.study.name}")
+    for column in ("#", "dataset", "pool", "size", "budget", "ssl", "strategy", "seed"):
+        table.add_column(column)
+    table.add_column("cycles", justify="right")
+    table.add_column("status")
+    for number, run in enumerate(plan.runs, 1):
+        c = run.config
+        budget = "" if c.strategy == FULL else c.budget.label()
+        done = plan.cycles_done.get(run.key, 0)
+        status = plan.statuses.get(run.key, "new")
+        table.add_row(
+            str(number),
+            c.data.name,
+            c.pool.kind,
+            "all" if c.pool.size is None else str(c.pool.size),
+            budget,
+            c.ssl.method,
+            method_label(c) if c.strategy == FULL else c.strategy,
+            str(c.seed),
+            f"{done}/{run.cycles}",
+            status,
+        )
+    return table
