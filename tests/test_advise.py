@@ -143,7 +143,7 @@ def test_hand_computed_report_on_a_line():
     report = redundancy_index(points)
     # Sorted pair distances: .1 9.9 10 10 10 | 19.9 20 20 29.9 30 -> median (10 + 19.9) / 2.
     assert report.typical_distance == pytest.approx(14.95)
-    assert report.near_duplicate_radius == pytest.approx(0.5 * 14.95)
+    assert report.near_duplicate_radius == pytest.approx(0.35 * 14.95)
     # Only 0 and 0.1 are near-duplicates (one each): (1/2 + 1/2 + 0 + 0 + 0) / 5.
     assert report.embedding_redundancy == pytest.approx(0.2, abs=1e-6)
     assert report.index == report.embedding_redundancy

@@ -24,7 +24,7 @@ collapse the paper observes on video pools. Below it the pool is **diverse**.
 Two estimates of ``n_eff`` enter the index, each on that same scale:
 
 - embedding: two images are near-duplicates when their embeddings are at most
-  ``near_duplicate_fraction`` (0.5) times the pool's typical distance apart, the typical distance
+  ``near_duplicate_fraction`` (default 0.35) times the pool's typical distance apart, the typical distance
   being the median distance between two different images of the pool (over all pairs up to
   ``pair_sample`` pairs, otherwise over a seeded sample of that many pairs, zero distances left out
   so that exact copies do not shrink it). With ``c_i`` near-duplicates of image ``i``,
@@ -40,11 +40,13 @@ also gives ``near_duplicate_share`` (images whose nearest neighbour is a near-du
 independent images in high dimensions, near 0 for video frames) and ``temporal_adjacency``
 (frames with another pool frame of the same sequence within the window).
 
-The 0.5 default was calibrated on synthdrive with the ImageNet-pretrained EfficientNet-Lite0
-encoder: consecutive frames sit at 0.46-0.48 of the typical distance (frames 20 apart at ~0.68) and
-Pool-Aug copies about as close. With 0.5, Pool-0f comes out diverse (index 0.13-0.21) and Pool-5f,
--11f, -21f and -Aug redundant (0.59-0.83), each ranked 0f < 5f < 11f < 21f over 3 seeds; 0.35 left
-Pool-Aug "diverse". Recalibrate on a pool of known structure when the embedding model changes.
+The 0.35 default suits compact synthetic embeddings (the tests' pools). For ImageNet-pretrained
+EfficientNet-Lite0 embeddings, callers (``alseg.embeddings``, ``alseg advise``, projects) pass the
+value calibrated on synthdrive, 0.5: consecutive frames sit at 0.46-0.48 of the typical distance
+(frames 20 apart at ~0.68) and Pool-Aug copies about as close; with 0.5, Pool-0f comes out diverse
+(index 0.13-0.21) and Pool-5f, -11f, -21f and -Aug redundant (0.59-0.83), ranked
+0f < 5f < 11f < 21f over 3 seeds, while 0.35 left Pool-Aug "diverse". Recalibrate on a pool of
+known structure when the embedding model changes.
 
 Nearest neighbours are exact: distances are computed in float32 blocks of ``chunk`` x ``chunk``
 pairs (each pair once), so memory stays O(N + chunk^2) on top of the embeddings.
@@ -65,7 +67,7 @@ Regime = Literal["diverse", "redundant"]
 BudgetRegime = Literal["low", "high"]
 
 REDUNDANT_THRESHOLD = 0.5
-NEAR_DUPLICATE_FRACTION = 0.5
+NEAR_DUPLICATE_FRACTION = 0.35
 #: A budget is low when less than this fraction of the pool is labelled at the end (2-2 ends at
 #: 10%, 5-5 at 25%, 10-10 at 50%).
 LOW_BUDGET_MAX_FRACTION = 0.15
