@@ -24,8 +24,8 @@ collapse the paper observes on video pools. Below it the pool is **diverse**.
 Two estimates of ``n_eff`` enter the index, each on that same scale:
 
 - embedding: two images are near-duplicates when their embeddings are at most
-  ``near_duplicate_fraction`` (default 0.35) times the pool's typical distance apart, the typical distance
-  being the median distance between two different images of the pool (over all pairs up to
+  ``near_duplicate_fraction`` (default 0.35) times the pool's typical distance apart, the typical
+  distance being the median distance between two different images of the pool (over all pairs up to
   ``pair_sample`` pairs, otherwise over a seeded sample of that many pairs, zero distances left out
   so that exact copies do not shrink it). With ``c_i`` near-duplicates of image ``i``,
   ``n_eff = sum_i 1 / (1 + c_i)`` (each group of ``g`` mutual near-duplicates counts once);

@@ -24,19 +24,11 @@ import numpy as np
 from scipy import ndimage
 
 from alseg.data.base import IGNORE_INDEX, FrameMeta, Sample, SegDataset
+from alseg.data.cityscapes import CLASS_COLORS, CLASS_NAMES
 from alseg.errors import ConfigError
 
-CITYSCAPES_CLASS_NAMES = (
-    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
-    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
-    "motorcycle", "bicycle",
-)  # fmt: skip
-CITYSCAPES_CLASS_COLORS = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
-    (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
-    (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
-    (0, 80, 100), (0, 0, 230), (119, 11, 32),
-)  # fmt: skip
+CITYSCAPES_CLASS_NAMES = CLASS_NAMES
+CITYSCAPES_CLASS_COLORS = CLASS_COLORS
 
 ROAD, SIDEWALK, BUILDING, WALL, POLE, LIGHT, SIGN = 0, 1, 2, 3, 5, 6, 7
 VEGETATION, TERRAIN, SKY, PERSON, CAR, TRUCK = 8, 9, 10, 11, 13, 14
