@@ -90,10 +90,6 @@ class Setup:
     val: SegDataset
     device: torch.device
 
-    @property
-    def sequences(self) -> list[str]:
-        return [self.pool.meta(i).sequence for i in range(len(self.pool))]
-
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -377,12 +373,3 @@ def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
         auc_at_budget=auc,
         budget=config.budget.label(),
     )
-
-
-def run_experiment(
-    config: ExperimentConfig, device: torch.device, reporter: Reporter | None = None
-) -> ExperimentResult:
-    """Every cycle of one experiment, from scratch."""
-    setup = make_setup(config, device)
-    cycles = list(iterate_cycles(setup, reporter))
-    return summarize(setup, cycles)

@@ -58,10 +58,6 @@ class ConfusionMatrix:
         present = iou[~np.isnan(iou)]
         return float(present.mean()) if present.size else float("nan")
 
-    def pixel_accuracy(self) -> float:
-        total = self.matrix.sum()
-        return float(np.trace(self.matrix) / total) if total else float("nan")
-
 
 def auc_at_budget(fractions: Sequence[float], mious: Sequence[float]) -> float:
     """Area under mIoU (in %) over labeled fraction (0..1), trapezoid rule, first to last point."""

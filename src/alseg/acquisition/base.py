@@ -20,10 +20,6 @@ class PoolView:
     frames: np.ndarray
     results: dict[str, np.ndarray] = field(default_factory=dict)
 
-    @property
-    def size(self) -> int:
-        return len(self.sequences)
-
     def scores(self, name: str) -> np.ndarray:
         """Scores of the unlabeled images, aligned with ``unlabeled``."""
         return self.results[name][self.unlabeled]
