@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 NEIGHBOUR_FRAMES = 5  # picks this close in time (same sequence) count as temporal neighbours
+#: Picks closer than this fraction of the pool's mean pairwise embedding distance count as
+#: near-duplicates (the radius alseg.advise calibrated on synthdrive's consecutive frames).
+NEAR_DUPLICATE_FRACTION = 0.5
 
 
 def _pairwise(x: np.ndarray) -> np.ndarray:
@@ -50,7 +53,7 @@ def selection_diagnostics(
         picked = embeddings[picks].astype(np.float64)
         d = _pairwise(picked)
         np.fill_diagonal(d, np.inf)
-        threshold = 0.1 * pool_spread
+        threshold = NEAR_DUPLICATE_FRACTION * pool_spread
         result["near_duplicate_share"] = float((d.min(1) < threshold).mean())
         result["pick_spread"] = mean_pairwise_distance(picked, 2000, rng)
         result["pool_spread"] = pool_spread
