@@ -45,7 +45,7 @@ class ModelConfig(Strict):
     weights: Literal["imagenet", "none"] = "imagenet"
     output_stride: Literal[8, 16] = 16
     aspp_dropout: float = 0.1
-    head_dropout: float = 0.0  # > 0 (0.5) for BALD's MC dropout
+    head_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # BALD uses 0.5 (MC dropout)
 
 
 class TrainConfig(Strict):

@@ -61,6 +61,10 @@ def run(
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/<name>)")] = None,
     epochs: Annotated[float | None, typer.Option(help="training epochs per cycle")] = None,
     image_size: Annotated[str | None, typer.Option(help="HxW for synthdrive, e.g. 64x128")] = None,
+    head_dropout: Annotated[
+        float | None,
+        typer.Option(help="decoder-head dropout; 0.5 with --strategy full = BALD's MCD reference"),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="experiment YAML; options override it")
     ] = None,
@@ -82,6 +86,7 @@ def run(
         out=out,
         epochs=epochs,
         image_size=image_size,
+        head_dropout=head_dropout,
         config=config,
         console=console,
         explicit=_explicit_options(context),

@@ -51,6 +51,8 @@ def experiment_from_options(
     if given("budget") or given("until"):
         budget = options["budget"] or "10-10"
         values["budget"] = BudgetConfig.parse(budget, options.get("until")).model_dump()
+    if given("head_dropout"):
+        values["model"]["head_dropout"] = options["head_dropout"]
     if given("epochs"):
         values["train"]["epochs"] = options["epochs"]
     for name in ("strategy", "seed"):
