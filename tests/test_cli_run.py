@@ -72,6 +72,7 @@ def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
         (["--pool-size", "999999"], "999999"),
         (["--ssl", "magic"], "ssl"),
         (["--head-dropout", "1.5"], "head_dropout"),
+        (["--dataset", "camvid", "--data-root", ".", "--image-size", "32x64"], "synthdrive only"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, tiny_config: Path, args, message):

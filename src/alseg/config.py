@@ -62,7 +62,7 @@ class TrainConfig(Strict):
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.9
-    crop: tuple[int, int] | None = None  # (H, W); None = the whole (scaled) image
+    crop: tuple[int, int] | None = None  # (H, W); None = the size of the first labeled image
     scale_range: tuple[float, float] = (0.5, 1.5)
     hflip: bool = True
     keep_head: bool = False  # official supervised code: keep decoder/head from the last cycle

@@ -37,6 +37,11 @@ def experiment_from_options(
     if given("data_root"):
         values["data"]["root"] = str(options["data_root"])
     if given("image_size"):
+        if values["data"]["name"] != "synthdrive":
+            raise ConfigError(
+                f"--image-size applies to synthdrive only, not {values['data']['name']!r}; "
+                "set train.crop in a --config file to train on crops of real images"
+            )
         values["data"]["image_size"] = parse_image_size(options["image_size"])
     if given("pool"):
         values["pool"]["kind"] = options["pool"]

@@ -62,7 +62,9 @@ class TrainView(Dataset):
         hflip: bool,
     ) -> None:
         self.dataset = dataset
-        self.crop = crop
+        # Without a crop size, every batch uses the first image's size (others padded or cropped),
+        # so datasets whose images differ in size still stack into batches.
+        self.crop = crop or tuple(dataset[0].image.shape[:2])
         self.scale_range = scale_range
         self.hflip = hflip
 
@@ -73,8 +75,8 @@ class TrainView(Dataset):
         index, seed = key
         sample = self.dataset[index]
         image, mask = to_tensors(sample.image, sample.mask)
-        crop = self.crop or (image.shape[-2], image.shape[-1])
-        return augment(image, mask, np.random.default_rng(seed), crop, self.scale_range, self.hflip)
+        rng = np.random.default_rng(seed)
+        return augment(image, mask, rng, self.crop, self.scale_range, self.hflip)
 
 
 def batch_keys(

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import SegDataset
+from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.data.transforms import TrainView, batch_keys
 from alseg.errors import unknown_name
 from alseg.models import SegmentationModel
@@ -49,9 +50,23 @@ def fit(
     """Train ``model`` in place on ``labeled`` (and ``unlabeled`` for SSL methods)."""
     if ssl.method not in TRAINERS:
         raise unknown_name("SSL method", ssl.method, list(TRAINERS))
-    module_name, function_name = TRAINERS[ssl.method].split(":")
+    method = ssl.method
+    if method != "none":
+        from alseg.train.ssl.params import parse_params
+
+        parse_params(method, ssl.options)  # bad options fail even when SSL has nothing to use
+        if unlabeled is None or len(unlabeled) == 0:  # e.g. the 100% reference: supervised
+            method = "none"
+    module_name, function_name = TRAINERS[method].split(":")
     trainer = getattr(importlib.import_module(module_name), function_name)
     return trainer(model, labeled, unlabeled, train, ssl, device, seed, on_step)
+
+
+def labeled_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the labeled (non-ignore) pixels; 0, not NaN, when a batch
+    has none (e.g. images without annotation, or crops that fell on void)."""
+    per_pixel = F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX, reduction="sum")
+    return per_pixel / (masks != IGNORE_INDEX).sum().clamp_min(1)
 
 
 def make_optimizer(model: SegmentationModel, train: TrainConfig) -> torch.optim.SGD:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import IGNORE_INDEX, SegDataset
+from alseg.data.base import SegDataset
 from alseg.models import SegmentationModel
 from alseg.train.common import (
     FitResult,
     StepCallback,
     Timer,
     endless_batches,
+    labeled_loss,
     make_optimizer,
     poly_lr,
     prepare,
@@ -43,7 +43,7 @@ def fit_supervised(
     for iteration in range(total):
         poly_lr(optimizer, iteration, total, train.poly_power)
         images, masks = to_device(*next(batches), device, train.channels_last)
-        loss = F.cross_entropy(model(images), masks, ignore_index=IGNORE_INDEX)
+        loss = labeled_loss(model(images), masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -55,10 +55,6 @@ class MaskFreeView(SegDataset):
         return Sample(sample.image, np.zeros(sample.image.shape[:2], np.int64), sample.meta)
 
 
-def has_unlabeled(unlabeled: SegDataset | None) -> bool:
-    return unlabeled is not None and len(unlabeled) > 0
-
-
 def stream_rng(seed: int, stream: int) -> np.random.Generator:
     """The numpy generator of one named random stream of a run."""
     return np.random.default_rng([seed, stream])

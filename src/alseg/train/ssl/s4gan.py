@@ -21,10 +21,9 @@ from torch import nn
 from alseg.config import SSLConfig, TrainConfig
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, poly_lr
-from alseg.train.ssl.common import finish_run, has_unlabeled, report_step, start_run
+from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr
+from alseg.train.ssl.common import finish_run, report_step, start_run
 from alseg.train.ssl.params import S4GANParams, validate
-from alseg.train.supervised import fit_supervised
 
 
 @dataclass
@@ -115,10 +114,8 @@ def fit_s4gan(
     seed: int,
     on_step: StepCallback | None = None,
 ) -> FitResult:
-    """s4GAN training; without unlabeled images (e.g. the 100% reference) it is supervised."""
+    """s4GAN training; ``fit`` trains supervised instead when there are no unlabeled images."""
     params = validate(S4GANParams, ssl.options)
-    if not has_unlabeled(unlabeled):
-        return fit_supervised(model, labeled, unlabeled, train, ssl, device, seed, on_step)
     run = start_run(model, labeled, unlabeled, train, device, seed)
     discriminator = Discriminator(model.num_classes + 3, params.d_channels, params.d_dropout)
     discriminator.to(device).train()
@@ -131,7 +128,7 @@ def fit_s4gan(
         images_u, valid_u = run.next_unlabeled(device, train)
         logits = model(torch.cat([images, images_u]))
         logits_l, logits_u = logits[: len(images)], logits[len(images) :]
-        ce = F.cross_entropy(logits_l, masks, ignore_index=IGNORE_INDEX)
+        ce = labeled_loss(logits_l, masks)
 
         fake_input = torch.cat([logits_u.softmax(dim=1) * valid_u[:, None], images_u], dim=1)
         real_input = torch.cat([one_hot_with_ignore(masks, model.num_classes), images], dim=1)

@@ -36,14 +36,13 @@ from torch import nn
 from alseg.config import SSLConfig, TrainConfig
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, poly_lr
+from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr
 from alseg.train.ssl.common import (
     AUGMENT_STREAM,
     SAMPLING_STREAM,
     cutmix_boxes,
     entropy,
     finish_run,
-    has_unlabeled,
     masked_cross_entropy,
     mix,
     report_step,
@@ -51,7 +50,6 @@ from alseg.train.ssl.common import (
     stream_rng,
 )
 from alseg.train.ssl.params import U2PLParams, validate
-from alseg.train.supervised import fit_supervised
 
 ASPP_CHANNELS = 256
 
@@ -284,7 +282,7 @@ class U2PLStep:
             low, high = entropy_extremes(
                 uncertainty, valid, decayed_percent(params.anchor_percent, progress)
             )
-        ce = nn.functional.cross_entropy(output.logits[:n], masks, ignore_index=IGNORE_INDEX)
+        ce = labeled_loss(output.logits[:n], masks)
         unsupervised = masked_cross_entropy(output.logits[n:], labels, kept, valid)
 
         grid, stride = features.shape[-2:], self.model.stride
@@ -334,10 +332,8 @@ def fit_u2pl(
     seed: int,
     on_step: StepCallback | None = None,
 ) -> FitResult:
-    """U2PL training; without unlabeled images (e.g. the 100% reference) it is supervised."""
+    """U2PL training; ``fit`` trains supervised instead when there are no unlabeled images."""
     params = validate(U2PLParams, ssl.options)
-    if not has_unlabeled(unlabeled):
-        return fit_supervised(model, labeled, unlabeled, train, ssl, device, seed, on_step)
     run = start_run(model, labeled, unlabeled, train, device, seed)
     step = U2PLStep(model, params, device, seed)
     run.optimizer.add_param_group(
@@ -350,7 +346,7 @@ def fit_u2pl(
         poly_lr(run.optimizer, iteration, run.total, train.poly_power)
         images, masks = run.next_labeled(device, train)
         if iteration < warmup:
-            ce = nn.functional.cross_entropy(model(images), masks, ignore_index=IGNORE_INDEX)
+            ce = labeled_loss(model(images), masks)
             unsupervised = contrastive = zero
         else:
             if iteration == warmup:

@@ -22,14 +22,13 @@ import torch.nn.functional as F
 from alseg.config import SSLConfig, TrainConfig
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, poly_lr, to_device
+from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr, to_device
 from alseg.train.ssl.common import (
     AUGMENT_STREAM,
     MIX_STREAM,
     as_format,
     cutmix_boxes,
     finish_run,
-    has_unlabeled,
     masked_cross_entropy,
     mix,
     pseudo_labels,
@@ -40,7 +39,6 @@ from alseg.train.ssl.common import (
     unlabeled_batches,
 )
 from alseg.train.ssl.params import UniMatchParams, validate
-from alseg.train.supervised import fit_supervised
 
 
 def pseudo_label_loss(
@@ -69,10 +67,8 @@ def fit_unimatch(
     seed: int,
     on_step: StepCallback | None = None,
 ) -> FitResult:
-    """UniMatch training; without unlabeled images (e.g. the 100% reference) it is supervised."""
+    """UniMatch training; ``fit`` trains supervised instead when there are no unlabeled images."""
     params = validate(UniMatchParams, ssl.options)
-    if not has_unlabeled(unlabeled):
-        return fit_supervised(model, labeled, unlabeled, train, ssl, device, seed, on_step)
     run = start_run(model, labeled, unlabeled, train, device, seed)
     mixed_in = unlabeled_batches(unlabeled, train, seed, MIX_STREAM)
     rng = stream_rng(seed, AUGMENT_STREAM)
@@ -110,7 +106,7 @@ def fit_unimatch(
         logits_s1, logits_s2 = model(as_format(torch.cat(strong), train.channels_last)).chunk(2)
 
         confidence, labels = pseudo_labels(logits_w)
-        ce = F.cross_entropy(logits_x, masks, ignore_index=IGNORE_INDEX)
+        ce = labeled_loss(logits_x, masks)
         strong_losses = [
             pseudo_label_loss(
                 logits_s,
