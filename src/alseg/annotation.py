@@ -31,7 +31,7 @@ from PIL import Image
 
 from alseg.advise import Advice
 from alseg.data.base import IGNORE_INDEX
-from alseg.data.folder import MAX_ID, ClassList
+from alseg.data.folder import ClassList, id_lookup, map_ids
 from alseg.data.imageio import (
     COLOR_MODES,
     INDEX_MODES,
@@ -59,9 +59,7 @@ class MaskCodec:
         self.names = tuple(classes.names)
         self.ids = tuple(classes.ids)
         self.colors = tuple(classes.colors)
-        self.lut = np.full(MAX_ID + 1, -1, dtype=np.int64)
-        self.lut[list(self.ids)] = np.arange(len(self.ids))
-        self.lut[IGNORE_INDEX] = IGNORE_INDEX
+        self.lut = id_lookup(self.ids)
         colors, values = list(classes.colors), list(range(len(classes.colors)))
         for color in (classes.ignore_color, *extra_ignore):
             if color is not None and color not in colors:
@@ -92,15 +90,8 @@ class MaskCodec:
                 "colour image (RGB, RGBA)"
             )
         raw = np.asarray(img).astype(np.int64)
-        valid = (raw >= 0) & (raw <= MAX_ID)
-        indices = np.where(valid, self.lut[np.where(valid, raw, 0)], -1)
-        if (indices < 0).any():
-            bad = np.unique(raw[indices < 0])[:10].tolist()
-            raise DataError(
-                f"{path}: class ids {bad} are not in the class list (allowed: "
-                f"{sorted(self.ids)}, {IGNORE_INDEX} = ignore)"
-            )
-        return indices
+        allowed = f"the class list (allowed: {sorted(self.ids)}"
+        return map_ids(raw, self.lut, f"{path}: class ids", allowed)
 
     def encode(self, indices: np.ndarray) -> np.ndarray:
         """Class ids of classes.yaml (uint8, or uint16 when an id exceeds 255) for indices."""

@@ -26,6 +26,7 @@ sequence, frame 0.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,24 @@ def _color(value: Any, path: Path, what: str) -> tuple[int, int, int]:
     ):
         raise DataError(f"{path}: {what} must be [r, g, b] with integers 0..255, got {value!r}")
     return int(value[0]), int(value[1]), int(value[2])
+
+
+def id_lookup(ids: Sequence[int]) -> np.ndarray:
+    """Table from a mask's class id to the contiguous index (255 stays ignore, others -1)."""
+    table = np.full(max(MAX_ID, IGNORE_INDEX) + 1, -1, dtype=np.int64)
+    table[list(ids)] = np.arange(len(ids))
+    table[IGNORE_INDEX] = IGNORE_INDEX
+    return table
+
+
+def map_ids(raw: np.ndarray, table: np.ndarray, what: str, allowed: str) -> np.ndarray:
+    """Contiguous class indices of a mask's ids; DataError naming up to 10 unknown ids."""
+    valid = (raw >= 0) & (raw < len(table))
+    indices = np.where(valid, table[np.where(valid, raw, 0)], -1)
+    if (indices < 0).any():
+        bad = np.unique(raw[indices < 0])[:10].tolist()
+        raise DataError(f"{what} {bad} are not in {allowed}, {IGNORE_INDEX} = ignore)")
+    return indices
 
 
 class ClassList:
@@ -126,9 +145,7 @@ class FolderDataset(FilePairDataset):
         self.class_names = tuple(classes.names)
         self.class_colors = tuple(classes.colors)
         self.allowed_ids = sorted(classes.ids)
-        self.id_lut = np.full(max(MAX_ID, IGNORE_INDEX) + 1, -1, dtype=np.int64)
-        self.id_lut[classes.ids] = np.arange(len(classes.ids))
-        self.id_lut[IGNORE_INDEX] = IGNORE_INDEX
+        self.id_lut = id_lookup(classes.ids)
         colors, ids = list(classes.colors), list(range(len(classes.colors)))
         if classes.ignore_color is not None:
             colors.append(classes.ignore_color)
@@ -169,15 +186,7 @@ class FolderDataset(FilePairDataset):
                 )
             return ids
         raw = index_array(img, path).astype(np.int64)
-        valid = (raw >= 0) & (raw < len(self.id_lut))
-        ids = np.where(valid, self.id_lut[np.where(valid, raw, 0)], -1)
-        if (ids < 0).any():
-            bad = np.unique(raw[ids < 0])[:10].tolist()
-            raise DataError(
-                f"{path}: ids {bad} are not in classes.yaml (ids {self.allowed_ids}, "
-                f"{IGNORE_INDEX} = ignore)"
-            )
-        return ids
+        return map_ids(raw, self.id_lut, f"{path}: ids", f"classes.yaml (ids {self.allowed_ids}")
 
 
 def create(split: str, root: Path | None) -> FolderDataset:
