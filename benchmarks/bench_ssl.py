@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alseg.config import SSLConfig, TrainConfig  # noqa: E402
 from alseg.data.base import FrameMeta, Sample, SegDataset, SubsetDataset  # noqa: E402
-from alseg.loop import resolve_device  # noqa: E402
+from alseg.devices import resolve_device  # noqa: E402
 from alseg.models import build_model  # noqa: E402
-from alseg.train import fit  # noqa: E402
+from alseg.train import FitRequest, fit  # noqa: E402
 
 METHODS = ("none", "s4gan", "unimatch", "u2pl")
 
@@ -77,7 +77,8 @@ def _seconds_per_iteration(
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    result = fit(model, labeled, unlabeled, train, SSLConfig(method=method), device, 0, on_step)
+    ssl = SSLConfig(method=method)
+    result = fit(FitRequest(model, labeled, unlabeled, train, ssl, device, 0, on_step))
     timed = stamps[warmup - 1 :] if warmup > 0 else stamps
     return (timed[-1] - timed[0]) / (len(timed) - 1), result.losses
 

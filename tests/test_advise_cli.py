@@ -4,9 +4,6 @@ real entry point (exit code 2, one line)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from typer.testing import CliRunner
 from alseg.cli import project as cli
 from alseg.errors import ConfigError
 from alseg.project import init_project
+from tests.cli_helpers import alseg_in_process
 from tests.fixtures_data import FOLDER_CLASSES, block_labels, make_folder_tree, save_png
 
 torch.set_num_threads(1)
@@ -30,29 +28,6 @@ app.command("select")(cli.select)
 app.command("import")(cli.import_)
 
 STEMS = [f"drive_{i:06d}" for i in range(8)] + [f"park_{i:06d}" for i in range(4)]
-
-#: Mounts the commands on the root app (unless the root app already has them) and runs main().
-ENTRY = (
-    "import alseg.cli as root\n"
-    "from alseg.cli import project as p\n"
-    "known = {c.name or c.callback.__name__ for c in root.app.registered_commands}\n"
-    "for name, f in (('advise', p.advise), ('init', p.init), ('select', p.select),"
-    " ('import', p.import_)):\n"
-    "    if name not in known:\n"
-    "        root.app.command(name)(f)\n"
-    "root.main()\n"
-)
-
-
-def alseg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 @pytest.fixture
@@ -102,6 +77,14 @@ def test_advise_budget_in_images_uses_the_pool_size(data):
     assert (low["budget"], high["budget"]) == ("low", "high")
 
 
+@pytest.mark.parametrize(("budget", "regime"), [("10-10@30", "high"), ("1+1x1", "low")])
+def test_advise_reads_the_budget_grammar(data, budget, regime):
+    result = runner.invoke(app, ["advise", "--data", str(data), "--json", "--budget", budget])
+    assert result.exit_code == 0, result.output
+    advice = json.loads(result.stdout)
+    assert (advice["budget"], advice["budget_setting"]) == (regime, budget)
+
+
 def test_advise_needs_one_source(data):
     result = runner.invoke(app, ["advise"])
     assert isinstance(result.exception, ConfigError)
@@ -134,16 +117,17 @@ def test_project_commands_round_trip(tmp_path, data):
     assert "3 images labeled" in result.stdout
 
 
-def test_bad_input_exits_2_with_one_line(tmp_path, data):
+def test_bad_input_exits_2_with_one_line(tmp_path, data, monkeypatch, capsys):
     project = tmp_path / "proj"
     init_project(project, data / "images", data / "classes.yaml")
     save_png(tmp_path / "back" / "drive_000001.png", np.full((32, 32), 9, dtype=np.uint8))
     cases = [
         (("import", str(project), "--masks", str(tmp_path / "back")), "class ids [9]"),
         (("advise", "--budget", "2-2"), "give either --data PATH"),
+        (("advise", "--data", str(data), "--budget", "10-10-30"), "write it as I-S@B"),
     ]
     for args, message in cases:
-        done = alseg(*args, cwd=tmp_path)
+        done = alseg_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
         assert done.returncode == 2, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

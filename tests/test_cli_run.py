@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from alseg.acquisition.registry import list_strategies
+from alseg.cli.run import experiment_from_options
+from tests.cli_helpers import alseg_in_process, alseg_subprocess
 
 TINY = {
     "pool": {"kind": "5f", "size": 20, "seed": 0},
@@ -20,17 +21,6 @@ TINY = {
 }
 
 
-def alseg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from alseg.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
@@ -38,14 +28,17 @@ def tiny_config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
     out = tmp_path / "out"
-    done = alseg(
+    done = alseg_subprocess(
         "run",
         "--config",
         str(tiny_config),
         "--strategy",
         "entropy",
+        "--budget",
+        "20-20@40",
         "--out",
         str(out),
         cwd=tmp_path,
@@ -63,9 +56,12 @@ def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--strategy", "magic"], "unknown strategy 'magic'; allowed: bald, coreset"),
+        (["--strategy", "magic"], "unknown strategy 'magic'; allowed: "),
+        (["--strategy", "no_module:thing"], "cannot import 'no_module'"),
         (["--budget", "10-10", "--until", "120"], "until"),
         (["--budget", "abc"], "not of the form I-S"),
+        (["--budget", "10-10-30"], "write it as I-S@B, e.g. 10-10@30"),
+        (["--image-size", "64by128"], "image size '64by128' is not HxW"),
         (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["--dataset", "cityscapes"], "needs --data-root"),
         (["--pool", "7x"], "pool"),
@@ -75,19 +71,37 @@ def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
         (["--dataset", "camvid", "--data-root", ".", "--image-size", "32x64"], "synthdrive only"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, tiny_config: Path, args, message):
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, tiny_config: Path, args, message, monkeypatch, capsys
+):
     out = tmp_path / "out"
-    done = alseg("run", "--config", str(tiny_config), "--out", str(out), *args, cwd=tmp_path)
+    run = ("run", "--config", str(tiny_config), "--out", str(out), *args)
+    done = alseg_in_process(*run, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not out.exists()
 
 
-def test_strategies_lists_every_registered_name(tmp_path: Path):
-    done = alseg("strategies", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("budget", "until", "label"),
+    [
+        ("10-10@30", None, "10-10@30"),
+        ("10-10", 30.0, "10-10@30"),
+        (None, 30.0, "10-10@30"),
+        ("2-2", None, "2-2@10"),
+        ("1000+1000x3", None, "1000+1000x3"),
+    ],
+)
+def test_budget_option_reads_the_budget_grammar(budget, until, label):
+    config = experiment_from_options({"budget": budget, "until": until}, set(), None)
+    assert config.budget.label() == label
+
+
+def test_strategies_lists_every_registered_name(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "300")
+    done = alseg_in_process("strategies", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0
-    for name in ("random", "entropy", "equal", "equal-consistency", "bald", "coreset", "uniform",
-                 "uniform5-entropy", "typiclust", "diverse-entropy", "full"):  # fmt: skip
+    for name in [*list_strategies(), "full"]:
         assert name in done.stdout
-    assert "MC dropout x20" in done.stdout
+    assert "mc:20" in done.stdout and "mc_passes=20" in done.stdout

@@ -34,6 +34,17 @@ def test_embedding_spread_and_near_duplicates():
     assert result["near_duplicate_share"] == pytest.approx(2 / 4)
 
 
+def test_near_duplicates_use_the_radius_of_advise_by_hand():
+    # Unlabeled pool 0..9 and 1000: 55 pair distances, the 28th smallest is 4, so the typical
+    # distance is 4 and the near-duplicate radius 0.5 x 4 = 2 (the mean, 184, would give 92).
+    pool = np.array([*range(10), 1000], dtype=float)[:, None]
+    picks = np.array([0, 1, 5, 7, 10])  # nearest other pick: 1, 1, 2, 2, 993
+    names = [f"s{i}" for i in range(11)]
+    result = selection_diagnostics(picks, np.arange(11), names, np.zeros(11), np.arange(11), pool)
+    assert result["near_duplicate_share"] == pytest.approx(4 / 5)
+    assert result["pool_spread"] == pytest.approx(10120 / 55)
+
+
 def test_mean_pairwise_distance_matches_scipy_and_samples_large_sets():
     x = np.random.default_rng(1).normal(size=(30, 5))
     rng = np.random.default_rng(0)

@@ -8,7 +8,6 @@ from alseg.data.base import FrameMeta, Sample, SegDataset, SubsetDataset
 from alseg.data.pools import PoolDataset, PoolEntry, build_pool
 from alseg.data.registry import create_dataset
 from alseg.embeddings import (
-    IMAGENET_NEAR_DUPLICATE_FRACTION,
     ResizedDataset,
     dataset_redundancy,
     has_time_structure,
@@ -17,6 +16,7 @@ from alseg.embeddings import (
     sequence_positions,
 )
 from alseg.errors import ConfigError
+from alseg.neighbours import NEAR_DUPLICATE_FRACTION
 from tests.fakes import BlobDataset
 
 torch.set_num_threads(1)
@@ -141,7 +141,7 @@ def test_index_grows_with_the_number_of_consecutive_frames(synthdrive_reports):
 
 
 def test_calibrated_radius_separates_diverse_from_redundant_pools(synthdrive_reports):
-    assert IMAGENET_NEAR_DUPLICATE_FRACTION == 0.5
+    assert NEAR_DUPLICATE_FRACTION == 0.5
     regime = {kind: report.regime for kind, report in synthdrive_reports.items()}
     assert regime == {
         "0f": "diverse",

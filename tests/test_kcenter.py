@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alseg.acquisition.kcenter import _greedy_picks, kcenter_greedy
-from alseg.errors import ConfigError
 
 
 def naive_greedy(points: list[list[float]], labeled: list[int], k: int) -> list[int]:
@@ -110,21 +109,21 @@ def test_float64_random_points_equal_naive_and_chunking_does_not_matter() -> Non
         assert _greedy_picks(as_tensor, labeled, 40, chunk_size).tolist() == expected
 
 
-def test_invalid_inputs_raise_config_error() -> None:
+def test_invalid_inputs_raise_value_error() -> None:
     points = np.zeros((5, 2), dtype=np.float32)
-    with pytest.raises(ConfigError, match=r"k=4 .*0\.\.3"):
+    with pytest.raises(ValueError, match=r"k=4 .*0\.\.3"):
         kcenter_greedy(points, [0, 1], 4)
-    with pytest.raises(ConfigError, match="index 5 out of range"):
+    with pytest.raises(ValueError, match="index 5 out of range"):
         kcenter_greedy(points, [5], 1)
-    with pytest.raises(ConfigError, match="index -1 out of range"):
+    with pytest.raises(ValueError, match="index -1 out of range"):
         kcenter_greedy(points, [-1], 1)
-    with pytest.raises(ConfigError, match="integer"):
+    with pytest.raises(ValueError, match="integer"):
         kcenter_greedy(points, np.array([0.5]), 1)
-    with pytest.raises(ConfigError, match="2-D"):
+    with pytest.raises(ValueError, match="2-D"):
         kcenter_greedy(np.zeros(5), [], 1)
-    with pytest.raises(ConfigError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):
         kcenter_greedy(np.array([[0.0], [np.nan]]), [], 1)
-    with pytest.raises(ConfigError, match="chunk_size"):
+    with pytest.raises(ValueError, match="chunk_size"):
         kcenter_greedy(points, [], 1, chunk_size=0)
 
 

@@ -27,20 +27,6 @@ def test_loads_all_splits_exactly_with_unlabelled_ignored(tree) -> None:
     assert 11 not in np.unique(ds[0].mask)
 
 
-@pytest.mark.parametrize(
-    ("stem", "sequence", "frame"),
-    [
-        ("0001TP_006690", "0001TP", 6690),
-        ("0006R0_f02910", "0006R0", 2910),
-        ("0016E5_07959", "0016E5", 7959),
-        ("Seq05VD_f00030", "Seq05VD", 30),
-        ("unnumbered", "unnumbered", 0),
-    ],
-)
-def test_sequence_and_frame_from_file_names(stem: str, sequence: str, frame: int) -> None:
-    assert camvid.sequence_and_frame(stem) == (sequence, frame)
-
-
 def test_class_ids_beyond_unlabelled_are_rejected(tree) -> None:
     root, _ = tree
     bad = np.full((9, 12), 3, np.uint8)

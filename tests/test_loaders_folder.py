@@ -136,12 +136,6 @@ def test_missing_or_unparsable_classes_yaml(tmp_path: Path) -> None:
         create_dataset("folder", "train", tmp_path)
 
 
-def test_sequence_and_frame_rule() -> None:
-    assert folder.sequence_and_frame("drive_a_000123") == ("drive_a", 123)
-    assert folder.sequence_and_frame("frame123") == ("frame123", 0)
-    assert folder.sequence_and_frame("_5") == ("_5", 0)
-
-
 def test_unknown_split(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown split"):
         folder.create("test", tmp_path)

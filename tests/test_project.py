@@ -19,12 +19,11 @@ from alseg.data.folder import ClassList
 from alseg.errors import ConfigError, DataError
 from alseg.project import (
     STATE_FILE,
-    UNTRAINED_OK,
-    _cover_distances,
     default_working_size,
     import_masks,
     init_project,
     select,
+    untrained_strategies,
 )
 from tests.fixtures_data import FOLDER_CLASSES, block_labels, make_folder_tree, save_png
 
@@ -200,7 +199,7 @@ def test_round_trip_init_select_import_select(tmp_path, data):
     project = new_project(tmp_path, data)
     first = select(project, 4, device="cpu")
     assert first.round == 1 and first.requested == "auto"
-    assert first.strategy in UNTRAINED_OK and first.trained_on == 0
+    assert first.strategy in untrained_strategies() and first.trained_on == 0
     assert first.advice is not None
     assert first.folder == project / "rounds" / "round_1"
     check_round_folder(first.folder, first.picks, data)
@@ -266,25 +265,6 @@ def test_impossible_budgets(tmp_path, data, budget):
     project = new_project(tmp_path, data)
     with pytest.raises(ConfigError, match="budget"):
         select(project, budget, strategy="random", device="cpu")
-
-
-def test_cover_distances_match_a_naive_loop():
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((40, 6))
-    covered, picked = np.array([3, 17, 25]), np.array([5, 0, 39, 12, 7])
-    cover, nearest, to_earlier = _cover_distances(x, covered, picked, chunk=2)
-    for j, p in enumerate(picked):
-        earlier = {int(q): float(np.sqrt(((x[p] - x[q]) ** 2).sum())) for q in picked[:j]}
-        others = [float(np.sqrt(((x[p] - x[c]) ** 2).sum())) for c in covered]
-        assert cover[j] == pytest.approx(min(others + list(earlier.values())))
-        if j == 0:
-            assert nearest[j] == -1 and to_earlier[j] == np.inf
-        else:
-            closest = min(earlier, key=earlier.get)
-            assert picked[nearest[j]] == closest
-            assert to_earlier[j] == pytest.approx(earlier[closest])
-    empty, _, _ = _cover_distances(x, np.array([], dtype=np.int64), picked[:1])
-    assert empty[0] == np.inf
 
 
 # --- bad masks: one clear error, nothing imported ------------------------------------------------

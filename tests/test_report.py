@@ -10,11 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alseg.config import build
+from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
+from alseg.io import atomic_write_bytes
 from alseg.report.build import write_report
 from alseg.report.records import redundancy
 from alseg.report.tables import Stat
-from alseg.results import atomic_write_bytes
 from alseg.study.config import StudyConfig, expand
 from alseg.study.store import CycleRow, SharedRow, Store
 from alseg.study.worker import shared_key
@@ -36,6 +37,7 @@ MIOUS = {
 }
 SEQUENCES = {"random": 5, "entropy": 2, "coreset": 4}  # distinct sequences per acquisition
 EMBEDDED = 40  # images with embeddings in the synthetic npz
+NO_EVALUATION = {"per_class_iou": {}, "train_seconds": 0.0, "eval_seconds": 0.0, "train_loss": 0.0}
 
 
 def synthetic_study() -> StudyConfig:
@@ -76,14 +78,13 @@ def report(tmp_path_factory):
                     "near_duplicate_share": 0.25,
                 }
             )
-            metrics = {
-                "miou": miou,
-                "nominal_fraction": 0.1 * (cycle + 1),
-                "diagnostics": diagnostics,
-            }
-            if config.strategy == "full":
-                metrics["nominal_fraction"] = 1.0
-            store.commit_cycle(config.key(), CycleRow(cycle, labeled, [], acquired, metrics), last)
+            fraction = 1.0 if config.strategy == "full" else 0.1 * (cycle + 1)
+            result = CycleResult(
+                **NO_EVALUATION, miou=miou, cycle=cycle, labeled=len(labeled), fraction=fraction,
+                nominal_fraction=fraction, added=[], added_ids=[], acquired=acquired,
+                score_seconds=0.0, diagnostics=diagnostics,
+            )  # fmt: skip
+            store.commit_cycle(config.key(), CycleRow(labeled, result), last)
             labeled = labeled + acquired
         key = shared_key(config)
         if config.seed == 0 and key is not None and store.shared(key) is None:
@@ -91,7 +92,10 @@ def report(tmp_path_factory):
             buffer = io.BytesIO()
             np.savez(buffer, embeddings=rng.normal(size=(EMBEDDED, 16)).astype(np.float16))
             atomic_write_bytes(tmp_path / path, buffer.getvalue())
-            store.put_shared(SharedRow(key, {}, [0, 1, 2, 3], {}, "checkpoints/none.pt", path))
+            evaluation = Evaluation(miou=0.0, **NO_EVALUATION)
+            store.put_shared(
+                SharedRow(key, {}, [0, 1, 2, 3], evaluation, "checkpoints/none.pt", path)
+            )
     return write_report(tmp_path, tmp_path / "out")
 
 

@@ -11,7 +11,6 @@ from scipy.special import softmax
 from scipy.stats import entropy as scipy_entropy
 
 from alseg.acquisition.scores import BaldAccumulator, bald, entropy, entropy_map, equal
-from alseg.errors import ConfigError
 
 
 def _random_logits(seed: int, shape: tuple[int, ...], scale: float = 3.0) -> torch.Tensor:
@@ -159,18 +158,18 @@ def test_bald_and_entropy_lie_within_bounds(seed: int, passes: int, classes: int
     assert (h >= 0).all() and (h <= math.log(classes) + 1e-5).all()
 
 
-def test_invalid_inputs_raise_config_error() -> None:
-    with pytest.raises(ConfigError, match="normalize"):
+def test_invalid_inputs_raise_value_error() -> None:
+    with pytest.raises(ValueError, match="normalize"):
         entropy(torch.zeros(1, 2, 2, 2), normalize="zscore")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="B, C, H, W"):
+    with pytest.raises(ValueError, match="B, C, H, W"):
         entropy(torch.zeros(2, 2, 2))
-    with pytest.raises(ConfigError, match="variant"):
+    with pytest.raises(ValueError, match="variant"):
         equal(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), variant="kl")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="equal shape"):
+    with pytest.raises(ValueError, match="equal shape"):
         equal(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 3))
-    with pytest.raises(ConfigError, match="T, B, C, H, W"):
+    with pytest.raises(ValueError, match="T, B, C, H, W"):
         bald(torch.zeros(1, 2, 2, 2))
-    with pytest.raises(ConfigError, match="at least one"):
+    with pytest.raises(ValueError, match="at least one"):
         BaldAccumulator().scores()
 
 

@@ -21,7 +21,7 @@ from alseg.train.ssl.common import (
     mix,
     strong_colour,
 )
-from alseg.train.ssl.params import S4GANParams, U2PLParams, UniMatchParams, parse_params
+from alseg.train.ssl.params import S4GANParams, U2PLParams, UniMatchParams, validate
 from alseg.train.ssl.s4gan import (
     Discriminator,
     discriminator_loss,
@@ -372,38 +372,41 @@ def test_mask_free_view_keeps_images_and_drops_labels() -> None:
 
 
 def test_params_defaults_are_the_published_values() -> None:
-    s4gan = parse_params("s4gan", {})
+    s4gan = validate(S4GANParams, {})
     assert (s4gan.lambda_fm, s4gan.lambda_st, s4gan.st_threshold) == (0.1, 1.0, 0.6)
     assert (s4gan.d_lr, s4gan.d_betas, s4gan.d_channels) == (1e-4, (0.9, 0.99), 64)
-    unimatch = parse_params("unimatch", {})
+    unimatch = validate(UniMatchParams, {})
     assert (unimatch.confidence, unimatch.weight_strong, unimatch.weight_fp) == (0.95, 0.25, 0.5)
     assert unimatch.fp_dropout == 0.5
-    u2pl = parse_params("u2pl", {})
+    u2pl = validate(U2PLParams, {})
     assert (u2pl.ema_decay, u2pl.temperature, u2pl.unreliable_percent) == (0.99, 0.5, 20.0)
-    assert isinstance(parse_params("u2pl", {"temperature": 0.1}), U2PLParams)
-    assert isinstance(parse_params("s4gan", {"d_betas": [0.5, 0.9]}), S4GANParams)
+    assert isinstance(validate(U2PLParams, {"temperature": 0.1}), U2PLParams)
+    assert isinstance(validate(S4GANParams, {"d_betas": [0.5, 0.9]}), S4GANParams)
 
 
 @pytest.mark.parametrize(
-    ("method", "options", "message"),
+    ("params", "options", "message"),
     [
-        ("u2pl", {"temprature": 0.5}, r"unknown u2pl option 'temprature'; allowed: .*temperature"),
-        ("u2pl", {"temperature": 0}, r"u2pl option temperature = 0: .*greater than 0"),
-        ("s4gan", {"st_threshold": 1.5}, r"s4gan option st_threshold = 1.5"),
-        ("s4gan", {"d_betas": [0.9, 1.0]}, r"d_betas"),
-        ("unimatch", {"confidence": "high"}, r"unimatch option confidence = 'high'"),
-        ("unimatch", {"cutmix_area": [0.5, 0.1]}, r"cutmix_area"),
-        ("u2pl", {"low_rank": 4, "high_rank": 3}, r"high_rank 3 must exceed low_rank 4"),
-        ("fixmatch", {}, r"unknown SSL method 'fixmatch'"),
+        (
+            U2PLParams,
+            {"temprature": 0.5},
+            r"unknown u2pl option 'temprature'; allowed: .*temperature",
+        ),
+        (U2PLParams, {"temperature": 0}, r"u2pl option temperature = 0: .*greater than 0"),
+        (S4GANParams, {"st_threshold": 1.5}, r"s4gan option st_threshold = 1.5"),
+        (S4GANParams, {"d_betas": [0.9, 1.0]}, r"d_betas"),
+        (UniMatchParams, {"confidence": "high"}, r"unimatch option confidence = 'high'"),
+        (UniMatchParams, {"cutmix_area": [0.5, 0.1]}, r"cutmix_area"),
+        (U2PLParams, {"low_rank": 4, "high_rank": 3}, r"high_rank 3 must exceed low_rank 4"),
     ],
 )
-def test_params_errors_are_one_line_and_name_the_value(method, options, message) -> None:
+def test_params_errors_are_one_line_and_name_the_value(params, options, message) -> None:
     with pytest.raises(ConfigError, match=message) as error:
-        parse_params(method, options)
+        validate(params, options)
     assert "\n" not in str(error.value)
 
 
 def test_params_are_frozen() -> None:
-    params = parse_params("unimatch", {})
+    params = validate(UniMatchParams, {})
     with pytest.raises(ValidationError):
         params.confidence = 0.5  # type: ignore[misc]

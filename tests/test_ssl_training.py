@@ -12,7 +12,7 @@ import torch
 from alseg.config import SSLConfig, TrainConfig
 from alseg.data.base import Sample, SegDataset, SubsetDataset
 from alseg.models import build_model
-from alseg.train import FitResult, fit
+from alseg.train import FitRequest, FitResult, fit
 from tests.fakes import BlobDataset
 
 TRAIN = TrainConfig(epochs=1, min_iterations=3, batch_size=2, channels_last=False)
@@ -63,14 +63,16 @@ def _train(method: str, unlabeled: SegDataset | None, seed: int = 0):  # noqa: A
     steps: list[tuple[int, int, float]] = []
     ssl = SSLConfig(method=method, options=OPTIONS.get(method, {}))
     result = fit(
-        model,
-        LABELED,
-        unlabeled,
-        TRAIN,
-        ssl,
-        torch.device("cpu"),
-        seed,
-        lambda i, n, loss: steps.append((i, n, loss)),
+        FitRequest(
+            model,
+            LABELED,
+            unlabeled,
+            TRAIN,
+            ssl,
+            torch.device("cpu"),
+            seed,
+            lambda i, n, loss: steps.append((i, n, loss)),
+        )
     )
     return result, model.state_dict(), steps
 

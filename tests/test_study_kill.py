@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from alseg.data import registry
 from alseg.study.config import expand
 from alseg.study.runner import run_study
 from alseg.study.store import Store
-from tests.study_helpers import BLOBS_FACTORY, tiny_study, without_timings
+from tests.study_helpers import register_blobs, tiny_study, without_timings
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 3
@@ -52,8 +51,8 @@ def check_consistent(store: Store, keys: list[str]) -> None:
         store.cycles(key)  # contiguous cycles 0..n-1, or DataError
 
 
-def test_sigkill_at_random_moments_then_resume(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry._FACTORIES, "blobs", BLOBS_FACTORY)
+def test_sigkill_at_random_moments_then_resume(tmp_path):
+    register_blobs()
     torch.set_num_threads(1)
     study = tiny_study()
     keys = [config.key() for config in expand(study)]

@@ -6,13 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from alseg.data import registry
 from alseg.errors import DataError
 from alseg.study.config import expand
 from alseg.study.executors import LocalExecutor, RayExecutor
 from alseg.study.runner import run_study
 from alseg.study.store import Store
-from tests.study_helpers import BLOBS_FACTORY, blob_setup, tiny_study, without_timings
+from tests.study_helpers import blob_setup, register_blobs, tiny_study, without_timings
 
 ray = pytest.importorskip("ray", reason="the ray executor needs ray (pip install 'alseg[ray]')")
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +28,8 @@ def local_cluster():
         ray.shutdown()
 
 
-def test_ray_and_local_executors_agree(tmp_path, monkeypatch, local_cluster):
-    monkeypatch.setitem(registry._FACTORIES, "blobs", BLOBS_FACTORY)
+def test_ray_and_local_executors_agree(tmp_path, local_cluster):
+    register_blobs()
     torch.set_num_threads(1)
     study = tiny_study(include_full_reference=False)  # two runs sharing cycle 0
     executor = RayExecutor(cpus_per_run=1, poll_seconds=0.2)
@@ -46,8 +45,8 @@ def test_ray_and_local_executors_agree(tmp_path, monkeypatch, local_cluster):
     assert set(by_ray.statuses().values()) == {"done"}
 
 
-def test_ray_task_errors_are_recorded(tmp_path, monkeypatch, local_cluster):
-    monkeypatch.setitem(registry._FACTORIES, "blobs", BLOBS_FACTORY)
+def test_ray_task_errors_are_recorded(tmp_path, local_cluster):
+    register_blobs()
     study = tiny_study(include_full_reference=False)
     outcome = run_study(
         study, tmp_path, RayExecutor(poll_seconds=0.2), "cpu", setup_factory=failing_setup

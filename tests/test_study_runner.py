@@ -4,32 +4,25 @@ import pytest
 import torch
 
 from alseg.config import BudgetConfig
-from alseg.data import registry
 from alseg.errors import ConfigError, DataError
-from alseg.loop import iterate_cycles, make_setup
+from alseg.loop import make_setup, run_loop
 from alseg.study import worker
-from alseg.study.config import expand, load_study, parse_budget
+from alseg.study.config import expand, load_study
 from alseg.study.executors import make_executor
 from alseg.study.presets import PRESETS, preset
 from alseg.study.runner import plan_study, run_study
 from alseg.study.store import Store
-from tests.study_helpers import BLOBS_FACTORY, TINY_BASE, tiny_study, without_timings
+from alseg.study.worker import shared_key
+from tests.study_helpers import TINY_BASE, register_blobs, tiny_study, without_timings
 
 
 @pytest.fixture(autouse=True)
-def blobs(monkeypatch):
-    monkeypatch.setitem(registry._FACTORIES, "blobs", BLOBS_FACTORY)
+def blobs():
+    register_blobs()
     torch.set_num_threads(1)
 
 
 # --- the study config -------------------------------------------------------------------------
-
-
-def test_budget_text():
-    assert parse_budget("10-10@50") == BudgetConfig(initial=10, step=10, until=50)
-    assert parse_budget("2-2") == BudgetConfig(initial=2, step=2, until=10)
-    with pytest.raises(ConfigError, match="I-S@B"):
-        parse_budget("10%")
 
 
 @pytest.mark.parametrize(
@@ -130,16 +123,16 @@ def test_study_matches_the_loop_and_trains_cycle_zero_once(tmp_path, monkeypatch
     assert outcome.failures == [] and outcome.executed == 2
     store = Store(tmp_path)
     random, entropy = expand(study)
-    expected = list(iterate_cycles(make_setup(entropy, torch.device("cpu"))))
+    expected = list(run_loop(make_setup(entropy, torch.device("cpu"))))
     rows = store.cycles(entropy.key())
-    assert [r.metrics["miou"] for r in rows] == [c.miou for c in expected]
+    assert [r.result.miou for r in rows] == [c.miou for c in expected]
     assert [r.added for r in rows] == [c.added for c in expected]
-    assert [r.metrics["diagnostics"] for r in rows[:-1]] == [c.diagnostics for c in expected[1:]]
+    assert [r.result.diagnostics for r in rows] == [c.diagnostics for c in expected]
     assert [r.acquired for r in rows[:-1]] == [c.added for c in expected[1:]]
     first = store.cycles(random.key())[0]
     assert first.labeled == rows[0].labeled and first.acquired != rows[0].acquired
-    assert first.metrics["miou"] == rows[0].metrics["miou"]
-    assert first.metrics["shared_cycle"] == rows[0].metrics["shared_cycle"]
+    assert first.result.miou == rows[0].result.miou
+    assert first.checkpoint == rows[0].checkpoint == f"checkpoints/{shared_key(random)}.pt"
     with sqlite3.connect(store.path) as db:
         assert db.execute("SELECT COUNT(*) FROM shared").fetchone()[0] == 1
     assert len(list((tmp_path / "embeddings").glob("*.npz"))) == 1
@@ -147,8 +140,8 @@ def test_study_matches_the_loop_and_trains_cycle_zero_once(tmp_path, monkeypatch
     def no_training(*args, **kwargs):
         raise AssertionError("a finished study trained again")
 
-    monkeypatch.setattr(worker, "_train_cycle", no_training)
-    monkeypatch.setattr(worker, "iterate_cycles", no_training)
+    monkeypatch.setattr(worker, "train_cycle", no_training)
+    monkeypatch.setattr(worker, "run_loop", no_training)
     again = run_study(study, tmp_path, device="cpu")
     assert again.executed == 0 and again.failures == []
 
@@ -174,8 +167,8 @@ def test_keep_head_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(Store, "commit_cycle", commit)
     run_study(study, tmp_path, device="cpu")
     rows = store.cycles(config.key())
-    expected = list(iterate_cycles(make_setup(config, torch.device("cpu"))))
-    assert [r.metrics["miou"] for r in rows] == [c.miou for c in expected]
+    expected = list(run_loop(make_setup(config, torch.device("cpu"))))
+    assert [r.result.miou for r in rows] == [c.miou for c in expected]
     assert [r.added for r in rows] == [c.added for c in expected]
     assert not (tmp_path / checkpoint).exists()  # dropped once the next cycle is stored
 

@@ -3,6 +3,7 @@ import sqlite3
 import pytest
 
 from alseg.config import BudgetConfig, ExperimentConfig
+from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
 from alseg.study.store import DB_NAME, CycleRow, SharedRow, Store
 from alseg.study.worker import shared_key
@@ -12,8 +13,23 @@ def config(strategy: str = "entropy", **values) -> ExperimentConfig:
     return ExperimentConfig(strategy=strategy, **values)
 
 
+def evaluation(miou: float) -> Evaluation:
+    return Evaluation(
+        miou=miou, per_class_iou={"a": miou, "b": None}, train_seconds=1.0, eval_seconds=0.5,
+        train_loss=0.25,
+    )  # fmt: skip
+
+
+def result(cycle: int, miou: float, added: list[int], acquired: list[int], **extra) -> CycleResult:
+    return CycleResult(
+        **evaluation(miou).model_dump(), cycle=cycle, labeled=2 * (cycle + 1), fraction=0.5,
+        nominal_fraction=0.5, added=added, added_ids=[f"s/{i}" for i in added],
+        acquired=acquired, score_seconds=0.1, diagnostics=extra,
+    )  # fmt: skip
+
+
 def row(cycle: int, miou: float = 50.0) -> CycleRow:
-    return CycleRow(cycle, [1, 2], [2], [3, 4], {"miou": miou, "diagnostics": {"picks": 2}})
+    return CycleRow([1, 2], result(cycle, miou, [2], [3, 4], picks=2))
 
 
 def test_cycles_round_trip_and_finish_the_run(tmp_path):
@@ -24,9 +40,12 @@ def test_cycles_round_trip_and_finish_the_run(tmp_path):
     store.mark_started(run.key())
     store.commit_cycle(run.key(), row(0, 40.0), final=False)
     assert store.statuses()[run.key()] == "running"
-    store.commit_cycle(run.key(), CycleRow(1, [1, 2, 3, 4], [3, 4], [], {"miou": 45.5}), True)
+    last = CycleRow([1, 2, 3, 4], result(1, 45.5, [3, 4], [], nan=float("nan")))
+    store.commit_cycle(run.key(), last, True)
     rows = store.cycles(run.key())
-    assert rows == [row(0, 40.0), CycleRow(1, [1, 2, 3, 4], [3, 4], [], {"miou": 45.5})]
+    assert rows[0] == row(0, 40.0)
+    assert rows[1].result.diagnostics["nan"] != rows[1].result.diagnostics["nan"]  # NaN kept
+    assert rows[1].labeled == last.labeled and rows[1].acquired == [] and rows[1].added == [3, 4]
     (stored,) = store.runs()
     assert stored.status == "done" and stored.config == run and stored.finished is not None
     assert store.cycle_counts() == {run.key(): 2}
@@ -72,7 +91,7 @@ def test_failed_runs_keep_their_error_but_done_runs_stay_done(tmp_path):
 
 def test_shared_rows_and_meta(tmp_path):
     store = Store(tmp_path)
-    shared = SharedRow("c0-x", {"seed": 0}, [5, 1], {"miou": 12.5}, "checkpoints/c0-x.pt", None)
+    shared = SharedRow("c0-x", {"seed": 0}, [5, 1], evaluation(12.5), "checkpoints/c0-x.pt", None)
     assert store.shared("c0-x") is None
     store.put_shared(shared)
     assert store.shared("c0-x") == shared
@@ -100,6 +119,19 @@ def test_a_gap_in_the_cycles_is_reported(tmp_path):
         store.cycles(run.key())
 
 
+def test_a_cycle_of_another_schema_is_a_data_error(tmp_path):
+    store = Store(tmp_path)
+    run = config()
+    store.register([run])
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "INSERT INTO cycles VALUES (?, 0, '[]', '[]', '[]', '{\"miou\": 1}', NULL, 0)",
+            (run.key(),),
+        )
+    with pytest.raises(DataError, match="schema"):
+        store.cycles(run.key())
+
+
 def test_a_file_that_is_no_database_is_a_data_error(tmp_path):
     (tmp_path / DB_NAME).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(DataError, match="study.sqlite"):
@@ -109,7 +141,9 @@ def test_a_file_that_is_no_database_is_a_data_error(tmp_path):
 def test_shared_key_ignores_only_what_acquisition_uses():
     entropy = config("entropy", budget=BudgetConfig(initial=10, step=10, until=50))
     assert shared_key(config("random")) == shared_key(entropy) == shared_key(config("coreset"))
-    assert shared_key(config("entropy", strategy_options={"mc_passes": 5})) == shared_key(entropy)
+    assert shared_key(config("bald", strategy_options={"mc_passes": 5})) == shared_key(
+        config("bald")
+    )
     longer = config("random", budget=BudgetConfig(initial=10, step=5, until=30))
     assert shared_key(longer) == shared_key(entropy)  # same initial set
     assert shared_key(config("bald")) != shared_key(entropy)  # trains with MC dropout

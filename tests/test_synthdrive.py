@@ -6,18 +6,12 @@ import numpy as np
 import pytest
 
 from alseg.data.base import IGNORE_INDEX, check_sample
+from alseg.data.cityscapes import CLASS_NAMES as CITYSCAPES_CLASS_NAMES
 from alseg.data.registry import create_dataset
-from alseg.data.synthdrive import (
-    CITYSCAPES_CLASS_NAMES,
-    CONDITIONS,
-    LIGHT,
-    MAX_DRIVES,
-    PERSON,
-    USED_CLASS_IDS,
-    drive_condition,
-    parse_image_size,
-)
 from alseg.data.synthdrive import create as create_synthdrive
+from alseg.data.synthdrive.dataset import synthdrive_size
+from alseg.data.synthdrive.labels import LIGHT, PERSON, USED_CLASS_IDS
+from alseg.data.synthdrive.style import CONDITIONS, MAX_DRIVES, drive_condition
 from alseg.errors import ConfigError
 
 
@@ -121,7 +115,7 @@ def test_labels_agree_across_resolutions():
 @pytest.mark.parametrize("size", [(32, 64), (48, 96), (128, 256), "64x64", [256, 512]])
 def test_image_sizes(size):
     sample = small(image_size=size)[11]
-    height, width = parse_image_size(size)
+    height, width = synthdrive_size(size)
     assert sample.image.shape == (height, width, 3) and sample.mask.shape == (height, width)
 
 

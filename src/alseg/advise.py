@@ -24,11 +24,13 @@ collapse the paper observes on video pools. Below it the pool is **diverse**.
 Two estimates of ``n_eff`` enter the index, each on that same scale:
 
 - embedding: two images are near-duplicates when their embeddings are at most
-  ``near_duplicate_fraction`` (default 0.35) times the pool's typical distance apart, the typical
-  distance being the median distance between two different images of the pool (over all pairs up to
+  ``near_duplicate_fraction`` times the pool's typical distance apart, the typical distance being
+  the median distance between two different images of the pool (over all pairs up to
   ``pair_sample`` pairs, otherwise over a seeded sample of that many pairs, zero distances left out
-  so that exact copies do not shrink it). With ``c_i`` near-duplicates of image ``i``,
-  ``n_eff = sum_i 1 / (1 + c_i)`` (each group of ``g`` mutual near-duplicates counts once);
+  so that exact copies do not shrink it). The default is the one near-duplicate radius of
+  ``alseg.neighbours`` (0.5, calibrated on synthdrive's ImageNet embeddings; see there). With
+  ``c_i`` near-duplicates of image ``i``, ``n_eff = sum_i 1 / (1 + c_i)`` (each group of ``g``
+  mutual near-duplicates counts once);
 - temporal (when sequences and frame numbers are given): frames of one sequence at most
   ``temporal_window`` frames apart are chained into runs; ``n_eff`` = number of runs. Frame numbers
   should count the dataset's frames (ranks), not raw camera frames: A2D2's labelled frames are
@@ -40,14 +42,6 @@ also gives ``near_duplicate_share`` (images whose nearest neighbour is a near-du
 independent images in high dimensions, near 0 for video frames) and ``temporal_adjacency``
 (frames with another pool frame of the same sequence within the window).
 
-The 0.35 default suits compact synthetic embeddings (the tests' pools). For ImageNet-pretrained
-EfficientNet-Lite0 embeddings, callers (``alseg.embeddings``, ``alseg advise``, projects) pass the
-value calibrated on synthdrive, 0.5: consecutive frames sit at 0.46-0.48 of the typical distance
-(frames 20 apart at ~0.68) and Pool-Aug copies about as close; with 0.5, Pool-0f comes out diverse
-(index 0.13-0.21) and Pool-5f, -11f, -21f and -Aug redundant (0.59-0.83), ranked
-0f < 5f < 11f < 21f over 3 seeds, while 0.35 left Pool-Aug "diverse". Recalibrate on a pool of
-known structure when the embedding model changes.
-
 Nearest neighbours are exact: distances are computed in float32 blocks of ``chunk`` x ``chunk``
 pairs (each pair once), so memory stays O(N + chunk^2) on top of the embeddings.
 """
@@ -58,16 +52,14 @@ from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
 import numpy as np
-import torch
-from scipy.spatial.distance import pdist
 
 from alseg.errors import ConfigError
+from alseg.neighbours import NEAR_DUPLICATE_FRACTION, PAIR_SAMPLE, neighbour_stats, typical_distance
 
 Regime = Literal["diverse", "redundant"]
 BudgetRegime = Literal["low", "high"]
 
 REDUNDANT_THRESHOLD = 0.5
-NEAR_DUPLICATE_FRACTION = 0.35
 #: A budget is low when less than this fraction of the pool is labelled at the end (2-2 ends at
 #: 10%, 5-5 at 25%, 10-10 at 50%).
 LOW_BUDGET_MAX_FRACTION = 0.15
@@ -101,98 +93,6 @@ class RedundancyReport:
         return {**asdict(self), "mean_group_size": self.mean_group_size}
 
 
-@dataclass(frozen=True)
-class NeighbourStats:
-    """Exact nearest neighbour of every point and how many points lie within a radius of it."""
-
-    distance: np.ndarray  # float64 (N,), distance to the nearest other point
-    index: np.ndarray  # int64 (N,), that point
-    count: np.ndarray  # int64 (N,), other points at distance <= radius
-
-
-def neighbour_stats(embeddings: np.ndarray, radius: float, chunk: int = 2048) -> NeighbourStats:
-    """Nearest neighbours and radius counts by blocks of squared distances, each pair once."""
-    if chunk < 1:
-        raise ConfigError(f"chunk must be >= 1, got {chunk}")
-    x = np.asarray(embeddings, dtype=np.float32)
-    centered = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
-    points = torch.from_numpy(np.ascontiguousarray(centered))
-    n = points.shape[0]
-    norms = (points * points).sum(dim=1)
-    best = torch.full((n,), float("inf"))
-    best_index = torch.zeros(n, dtype=torch.int64)
-    count = torch.zeros(n, dtype=torch.int64)
-    radius_sq = float(radius) ** 2
-    with torch.no_grad():
-        for r0 in range(0, n, chunk):
-            r1 = min(r0 + chunk, n)
-            for c0 in range(r0, n, chunk):
-                c1 = min(c0 + chunk, n)
-                sq = torch.addmm(norms[None, c0:c1], points[r0:r1], points[c0:c1].T, alpha=-2.0)
-                sq.add_(norms[r0:r1, None]).clamp_(min=0.0)
-                if r0 == c0:
-                    sq.fill_diagonal_(float("inf"))
-                within = sq <= radius_sq
-                count[r0:r1] += within.sum(dim=1)
-                _update_nearest(best, best_index, r0, *sq.min(dim=1), offset=c0)
-                if c0 != r0:
-                    count[c0:c1] += within.sum(dim=0)
-                    _update_nearest(best, best_index, c0, *sq.min(dim=0), offset=r0)
-    nearest = best_index.numpy()
-    return NeighbourStats(distance=_row_distances(x, nearest), index=nearest, count=count.numpy())
-
-
-def _row_distances(x: np.ndarray, other: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Exact distance from every row of x to row other[i], in blocks (float64 accumulation)."""
-    return np.concatenate(
-        [
-            np.linalg.norm((x[s : s + block] - x[other[s : s + block]]).astype(np.float64), axis=1)
-            for s in range(0, len(x), block)
-        ]
-    )
-
-
-def _update_nearest(
-    best: torch.Tensor,
-    best_index: torch.Tensor,
-    start: int,
-    values: torch.Tensor,
-    indices: torch.Tensor,
-    *,
-    offset: int,
-) -> None:
-    stop = start + values.shape[0]
-    closer = values < best[start:stop]
-    best[start:stop] = torch.where(closer, values, best[start:stop])
-    best_index[start:stop] = torch.where(closer, indices + offset, best_index[start:stop])
-
-
-def typical_distance(embeddings: np.ndarray, pair_sample: int = 100_000, seed: int = 0) -> float:
-    """Median non-zero distance between two images: exact over all pairs up to ``pair_sample``
-    pairs, otherwise over ``pair_sample`` seeded random pairs (chosen in an order that depends on
-    the embeddings only, so the result does not depend on the pool's order). 0 when all coincide."""
-    x = np.asarray(embeddings, dtype=np.float32)
-    n = x.shape[0]
-    if n * (n - 1) // 2 <= pair_sample:
-        distances = pdist(x.astype(np.float64))
-    else:
-        rng = np.random.default_rng(seed)
-        direction = rng.standard_normal(x.shape[1]).astype(np.float32)
-        canonical = np.argsort(x @ direction, kind="stable")
-        first = rng.integers(0, n, size=pair_sample)
-        second = rng.integers(0, n - 1, size=pair_sample)
-        second += second >= first
-        a, b = canonical[first], canonical[second]
-        distances = np.concatenate(
-            [
-                np.linalg.norm((x[a[s : s + 8192]] - x[b[s : s + 8192]]).astype(np.float64), axis=1)
-                for s in range(0, pair_sample, 8192)
-            ]
-        )
-    distances = distances[distances > 0]
-    return float(np.median(distances)) if distances.size else 0.0
-
-
 def temporal_runs(sequences: list[str], frames: list[int], window: int) -> tuple[int, np.ndarray]:
     """Runs of pool frames (same sequence, consecutive gaps <= window) and, per frame, whether
     another pool frame of its sequence lies within the window."""
@@ -217,7 +117,7 @@ def redundancy_index(
     near_duplicate_fraction: float = NEAR_DUPLICATE_FRACTION,
     temporal_window: int = 1,
     redundant_threshold: float = REDUNDANT_THRESHOLD,
-    pair_sample: int = 100_000,
+    pair_sample: int = PAIR_SAMPLE,
     chunk: int = 2048,
     seed: int = 0,
 ) -> RedundancyReport:
@@ -225,11 +125,13 @@ def redundancy_index(
     and frame number of every image; see the module docstring for the scale."""
     x = _check_embeddings(embeddings)
     n = x.shape[0]
-    _check_settings(near_duplicate_fraction, temporal_window, redundant_threshold, pair_sample)
+    _check_settings(
+        near_duplicate_fraction, temporal_window, redundant_threshold, pair_sample, chunk
+    )
     has_time = _check_metadata(sequences, frames, n)
 
-    typical = typical_distance(x, pair_sample=pair_sample, seed=seed)
-    radius = near_duplicate_fraction * typical
+    typical = typical_distance(x, seed, pair_sample=pair_sample)
+    radius = near_duplicate_fraction * typical  # alseg.neighbours.near_duplicate_radius
     stats = neighbour_stats(x, radius, chunk=chunk)
     embedding_redundancy = float(np.mean(stats.count / (1.0 + stats.count)))
     near_share = float(np.mean(stats.distance <= radius))
@@ -271,7 +173,9 @@ def _check_embeddings(embeddings: np.ndarray) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def _check_settings(fraction: float, window: int, threshold: float, pair_sample: int) -> None:
+def _check_settings(
+    fraction: float, window: int, threshold: float, pair_sample: int, chunk: int
+) -> None:
     if not 0.0 < fraction <= 1.0:
         raise ConfigError(f"near_duplicate_fraction must be in (0, 1], got {fraction}")
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 0:
@@ -280,6 +184,8 @@ def _check_settings(fraction: float, window: int, threshold: float, pair_sample:
         raise ConfigError(f"redundant_threshold must be in (0, 1), got {threshold}")
     if pair_sample < 1:
         raise ConfigError(f"pair_sample must be >= 1, got {pair_sample}")
+    if chunk < 1:
+        raise ConfigError(f"chunk must be >= 1, got {chunk}")
 
 
 def _check_metadata(sequences: list[str] | None, frames: list[int] | None, n: int) -> bool:

@@ -22,14 +22,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from PIL import Image
 
-from alseg.advise import Advice
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.folder import ClassList, id_lookup, map_ids
 from alseg.data.imageio import (
@@ -42,7 +41,10 @@ from alseg.data.imageio import (
     unknown_colors,
 )
 from alseg.errors import DataError
-from alseg.results import atomic_write_bytes
+from alseg.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from alseg.advise import Advice
 
 THUMBNAIL_SIZE = (256, 256)
 

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alseg.errors import ConfigError
 
-BUDGET_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$")
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+#: ``I-S@B`` or ``I-S`` in percent of the pool.
+PERCENT_BUDGET = re.compile(rf"{_NUMBER}-{_NUMBER}(?:@{_NUMBER})?")
+#: ``N+MxC``: N images, then M more per cycle, C cycles in all.
+ABSOLUTE_BUDGET = re.compile(r"([0-9]+)\+([0-9]+)x([0-9]+)")
+#: The retired ``I-S-B`` form, recognised only to point at ``I-S@B``.
+DASHED_BUDGET = re.compile(rf"{_NUMBER}-{_NUMBER}-{_NUMBER}")
+BUDGET_FORMS = "I-S@B or I-S in percent (e.g. 10-10@50, 2-2) or N+MxC images (e.g. 1000+1000x3)"
+#: Cycles of an ``I-S`` budget without B: I, I+S, ..., I+4S (SPEC §3).
+DEFAULT_CYCLES = 5
+IMAGE_SIZE = re.compile(r"\s*([0-9]+)\s*x\s*([0-9]+)\s*", re.IGNORECASE)
 
 
 class Strict(BaseModel):
@@ -50,9 +64,9 @@ class ModelConfig(Strict):
 
 class TrainConfig(Strict):
     """Training per SPEC §3. The defaults are the CPU preset for the embedded benchmark: the
-    paper's recipe (``PAPER_TRAIN``: 100 epochs, lr 1e-3/1e-2) with 10x the learning rates and
-    10 epochs, which on synthdrive reaches in 400 iterations (41.8 mIoU) more than the paper's
-    learning rates reach in 2,000 (39.0)."""
+    paper's recipe (the study presets' ``GPU_TRAIN``: 100 epochs, lr 1e-3/1e-2) with 10x the
+    learning rates and 10 epochs, which on synthdrive reaches in 400 iterations (41.8 mIoU) more
+    than the paper's learning rates reach in 2,000 (39.0)."""
 
     epochs: float = 10.0
     min_iterations: int = 100
@@ -74,19 +88,17 @@ class TrainConfig(Strict):
         return max(self.min_iterations, round(self.epochs * labeled / self.batch_size))
 
 
-#: The paper's training recipe (use on a GPU): SGD lr 1e-3 backbone / 1e-2 head, 100 epochs.
-PAPER_TRAIN = TrainConfig(epochs=100, min_iterations=0, lr_backbone=1e-3, lr_head=1e-2)
-
-
 class BudgetConfig(Strict):
-    """Percentages of the pool: initial I, step S, until B (inclusive). Or absolute counts."""
+    """Percentages of the pool: initial I, step S, until B (inclusive). Or absolute counts.
+
+    Written ``I-S@B`` (e.g. ``10-10@50``) or ``N+MxC`` (``absolute``: N images, then M more per
+    cycle, C cycles in all; e.g. A2D2-3K ``1000+1000x3``); see ``parse`` and ``label``.
+    """
 
     initial: float = 10.0
     step: float = 10.0
     until: float = 50.0
-    absolute: tuple[int, int, int] | None = (
-        None  # (initial count, step count, cycles), e.g. A2D2-3K
-    )
+    absolute: tuple[int, int, int] | None = None  # (initial count, step count, cycles)
 
     @model_validator(mode="after")
     def _consistent(self) -> BudgetConfig:
@@ -99,28 +111,135 @@ class BudgetConfig(Strict):
                 raise ValueError(
                     f"budget until {self.until}% must be in [initial {self.initial}%, 100%]"
                 )
-        elif min(self.absolute) < 0 or self.absolute[0] < 1:
-            raise ValueError(f"absolute budget {self.absolute} needs counts >= 1")
+        elif min(self.absolute) < 0 or self.absolute[0] < 1 or self.absolute[2] < 1:
+            raise ValueError(f"absolute budget {self.absolute} needs N >= 1, M >= 0 and C >= 1")
+        elif [self.initial, self.step, self.until] != _PERCENT_DEFAULTS:
+            raise ValueError(f"absolute budget {self.absolute} takes no percentages")
         return self
 
     @classmethod
     def parse(cls, text: str, until: float | None = None) -> BudgetConfig:
-        """``"10-10"`` (I-S in percent) with ``until`` B percent (default: I + 4 S)."""
-        match = BUDGET_PATTERN.match(text.strip())
-        if not match:
-            raise ConfigError(f"budget {text!r} is not of the form I-S, e.g. 10-10, 5-5 or 2-2")
-        initial, step = float(match.group(1)), float(match.group(2))
-        return build(cls, initial=initial, step=step, until=until if until else initial + 4 * step)
+        """A budget from its text: ``I-S@B`` (percent), ``I-S`` (up to ``until`` or else I + 4 S)
+        or ``N+MxC`` (images); the inverse of ``label``."""
+        compact = text.strip().lower()
+        if match := ABSOLUTE_BUDGET.fullmatch(compact):
+            if until is not None:
+                raise ConfigError(f"budget {text!r} counts images; until applies to I-S budgets")
+            counts = (int(match[1]), int(match[2]), int(match[3]))
+            return build(cls, absolute=counts)
+        if match := PERCENT_BUDGET.fullmatch(compact):
+            initial, step = float(match[1]), float(match[2])
+            if match[3] is not None:
+                if until is not None:
+                    raise ConfigError(f"budget {text!r} sets B already; give until once")
+                until = float(match[3])
+            elif until is None:
+                until = initial + (DEFAULT_CYCLES - 1) * step
+            return build(cls, initial=initial, step=step, until=until)
+        if DASHED_BUDGET.fullmatch(compact):
+            raise ConfigError(f"budget {text!r}: write it as I-S@B, e.g. 10-10@30")
+        raise ConfigError(f"budget {text!r} is not of the form {BUDGET_FORMS}")
 
     def label(self) -> str:
+        """``10-10@50`` or ``1000+1000x3``: the text ``parse`` reads back."""
         if self.absolute is not None:
-            return f"{self.absolute[0]}+{self.absolute[1]}x{self.absolute[2]}"
-        return f"{self.initial:g}-{self.step:g}@{self.until:g}"
+            return "{}+{}x{}".format(*self.absolute)
+        return f"{_number(self.initial)}-{_number(self.step)}@{_number(self.until)}"
+
+    @property
+    def cycles(self) -> int:
+        """Trained cycles: one per labeled-set size I, I+S, ... up to B (one when S is 0)."""
+        if self.absolute is not None:
+            return self.absolute[2]
+        if not self.step:
+            return 1
+        return 1 + math.floor((self.until - self.initial) / self.step + 1e-9)
+
+    def schedule(self, pool_size: int) -> list[tuple[float, int]]:
+        """(nominal fraction, labeled count) per cycle: floor(I*N) then + floor(S*N) up to B.
+        ConfigError when the pool cannot supply it."""
+        schedule = self._nominal_schedule(pool_size)
+        if schedule[0][1] < 1:
+            raise ConfigError(
+                f"budget {self.label()}: the initial set of a pool of {pool_size} images is empty; "
+                "use a larger initial percentage or pool"
+            )
+        if len(schedule) > 1 and schedule[1][1] == schedule[0][1]:
+            raise ConfigError(
+                f"budget {self.label()}: a step of a pool of {pool_size} images adds 0 images; "
+                "use a larger step or pool"
+            )
+        if schedule[-1][1] > pool_size:
+            raise ConfigError(
+                f"budget {self.label()} needs {schedule[-1][1]} images but the pool holds "
+                f"{pool_size}"
+            )
+        return schedule
+
+    def final_fraction(self, pool_size: int) -> float:
+        """The nominal fraction of a pool of ``pool_size`` labeled in the last cycle."""
+        return self._nominal_schedule(pool_size)[-1][0]
+
+    def _nominal_schedule(self, pool_size: int) -> list[tuple[float, int]]:
+        if self.absolute is not None:
+            initial, step, _ = self.absolute
+            counts = [initial + c * step for c in range(self.cycles)]
+            return [(count / pool_size, count) for count in counts]
+        initial = math.floor(self.initial * pool_size / 100 + 1e-9)
+        step = math.floor(self.step * pool_size / 100 + 1e-9)
+        return [
+            ((self.initial + c * self.step) / 100, initial + c * step) for c in range(self.cycles)
+        ]
+
+
+_PERCENT_DEFAULTS = [
+    BudgetConfig.model_fields[name].default for name in ("initial", "step", "until")
+]
+
+
+def _number(value: float) -> str:
+    """The shortest plain decimal that reads back as ``value`` (``10``, ``2.5``, ``0.00001``)."""
+    return np.format_float_positional(value, trim="-")
+
+
+def parse_image_size(value: str | Sequence[int]) -> tuple[int, int]:
+    """(height, width) from ``"HxW"`` text (``"64x128"``, any case and spacing) or a pair of
+    integers; both must be positive."""
+    size = _image_size(value)
+    if size is None or min(size) < 1:
+        raise ConfigError(f"image size {value!r} is not HxW with positive integers, e.g. 64x128")
+    return size
+
+
+def _image_size(value: str | Sequence[int]) -> tuple[int, int] | None:
+    if isinstance(value, str):
+        match = IMAGE_SIZE.fullmatch(value)
+        return (int(match[1]), int(match[2])) if match else None
+    if (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+    ):
+        return int(value[0]), int(value[1])
+    return None
 
 
 class SSLConfig(Strict):
-    method: Literal["none", "s4gan", "unimatch", "u2pl"] = "none"
+    """The trainer (``none`` = supervised; see ``alseg.train.list_trainers``, or a
+    ``module:function`` path) and its options."""
+
+    method: str = "none"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _known_trainer(cls, method: str) -> str:
+        from alseg.train.registry import list_trainers
+
+        if method not in list_trainers() and ":" not in method:
+            allowed = ", ".join([*list_trainers(), "<module>:<function>"])
+            raise ValueError(f"unknown SSL method {method!r}; allowed: {allowed}")
+        return method
 
 
 class ExperimentConfig(Strict):

@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from alseg.distances import pairwise_blocks
+from alseg.neighbours import near_duplicate_radius, neighbour_stats
+
 NEIGHBOUR_FRAMES = 5  # picks this close in time (same sequence) count as temporal neighbours
-#: Picks closer than this fraction of the pool's mean pairwise embedding distance count as
-#: near-duplicates (the radius alseg.advise calibrated on synthdrive's consecutive frames).
-NEAR_DUPLICATE_FRACTION = 0.5
-
-
-def _pairwise(x: np.ndarray) -> np.ndarray:
-    sq = (x * x).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
-    return np.sqrt(d2)
+SPREAD_SAMPLE = 2000  # points (seeded sample) the mean pairwise distance is measured on
 
 
 def mean_pairwise_distance(x: np.ndarray, max_points: int, rng: np.random.Generator) -> float:
@@ -25,8 +20,11 @@ def mean_pairwise_distance(x: np.ndarray, max_points: int, rng: np.random.Genera
         return float("nan")
     if len(x) > max_points:
         x = x[rng.choice(len(x), max_points, replace=False)]
-    d = _pairwise(x.astype(np.float64))
-    return float(d[np.triu_indices(len(x), 1)].mean())
+    total = 0.0
+    for _, _, block in pairwise_blocks(x.astype(np.float64)):
+        distances = np.sqrt(np.maximum(block, 0))
+        total += float(distances.sum(where=np.isfinite(distances)))
+    return total / (len(x) * (len(x) - 1) / 2)
 
 
 def selection_diagnostics(
@@ -38,7 +36,10 @@ def selection_diagnostics(
     embeddings: np.ndarray | None,
     seed: int = 0,
 ) -> dict[str, float | int]:
-    """Distinct sequences/groups of the picks, temporal and embedding near-duplicates, spread."""
+    """Distinct sequences/groups of the picks, temporal and embedding near-duplicates, spread.
+
+    A pick is a near-duplicate when another pick lies within the near-duplicate radius of the
+    unlabeled pool (``alseg.neighbours``, the radius ``alseg advise`` uses)."""
     picks = np.asarray(picks)
     seqs = [sequences[i] for i in picks]
     result: dict[str, float | int] = {
@@ -49,13 +50,13 @@ def selection_diagnostics(
     }
     if embeddings is not None and len(picks) >= 2:
         rng = np.random.default_rng(seed)
-        pool_spread = mean_pairwise_distance(embeddings[unlabeled], 2000, rng)
-        picked = embeddings[picks].astype(np.float64)
-        d = _pairwise(picked)
-        np.fill_diagonal(d, np.inf)
-        threshold = NEAR_DUPLICATE_FRACTION * pool_spread
-        result["near_duplicate_share"] = float((d.min(1) < threshold).mean())
-        result["pick_spread"] = mean_pairwise_distance(picked, 2000, rng)
+        pool = embeddings[unlabeled]
+        picked = embeddings[picks]
+        pool_spread = mean_pairwise_distance(pool, SPREAD_SAMPLE, rng)
+        radius = near_duplicate_radius(pool, seed)
+        nearest_pick = neighbour_stats(picked, radius).distance
+        result["near_duplicate_share"] = float(np.mean(nearest_pick <= radius))
+        result["pick_spread"] = mean_pairwise_distance(picked, SPREAD_SAMPLE, rng)
         result["pool_spread"] = pool_spread
     return result
 

@@ -4,15 +4,8 @@ Without a trained model the embeddings come from DeepLabv3+ with an ImageNet-pre
 and a seeded, untrained head: the 2x2-pooled ASPP projection (1024-d), the same feature Coreset
 uses. The untrained ASPP is a fixed random projection of the pretrained encoder features.
 
-Calibration of the near-duplicate radius on these features (synthdrive at 64x128, pools of 120 and
-400 images, three seeds each): consecutive frames sit at about 0.46 of the distance between frames
-of different drives and augmented copies (Pool-Aug) about as far, so the advise default radius of
-0.35 x the typical distance marks almost none of them as near-duplicates (embedding redundancy
-0.1-0.2 for every pool; Pool-Aug's index 0.46, "diverse"). At ``IMAGENET_NEAR_DUPLICATE_FRACTION``
-= 0.5 the index (embedding and time parts) reads, for 120 / 400 images: Pool-0f 0.13 / 0.21,
-Pool-5f 0.67 / 0.70, Pool-11f 0.73 / 0.76, Pool-21f 0.81 / 0.83, Pool-Aug 0.59 / 0.62. Without
-time metadata (the embedding part alone) Pool-Aug stays below 0.5 (0.34 / 0.39): augmented copies
-are no closer than neighbouring frames, and a larger radius would push Pool-0f over 0.5.
+The one near-duplicate radius (``alseg.neighbours.NEAR_DUPLICATE_FRACTION`` = 0.5 x the typical
+distance) was calibrated on these features; ``alseg.neighbours`` gives the figures.
 """
 
 from __future__ import annotations
@@ -28,13 +21,11 @@ from alseg.acquisition.inference import infer_pool
 from alseg.advise import RedundancyReport, redundancy_index
 from alseg.data.base import FrameMeta, Sample, SegDataset
 from alseg.data.temporal import ranks_in
+from alseg.devices import resolve_device
 from alseg.errors import ConfigError
-from alseg.loop import resolve_device
 from alseg.models import SegmentationModel, build_model
 from alseg.models.deeplab import DEFAULT_ENCODER
-
-#: Near-duplicate radius (x the typical distance) for embeddings of the ImageNet-only model.
-IMAGENET_NEAR_DUPLICATE_FRACTION = 0.5
+from alseg.neighbours import NEAR_DUPLICATE_FRACTION
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -156,7 +147,7 @@ def dataset_redundancy(
     dataset: SegDataset,
     embeddings: np.ndarray,
     *,
-    near_duplicate_fraction: float = IMAGENET_NEAR_DUPLICATE_FRACTION,
+    near_duplicate_fraction: float = NEAR_DUPLICATE_FRACTION,
     temporal_window: int = 1,
     seed: int = 0,
 ) -> RedundancyReport:

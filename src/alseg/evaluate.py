@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from alseg.acquisition.inference import autocast, eval_batches
 from alseg.data.base import SegDataset
+from alseg.data.transforms import eval_batches
+from alseg.devices import autocast
 from alseg.metrics import ConfusionMatrix
 from alseg.models import SegmentationModel
 

@@ -1,28 +1,37 @@
-"""The active-learning cycle (SPEC §3): train a fresh model, evaluate, acquire the next images."""
+"""The active-learning engine (SPEC §3): the only implementation of a cycle.
+
+A cycle trains a model on the labeled set, evaluates it, and (unless it is the last) acquires the
+next images with ``select_next``. The engine's state between cycles is a :class:`LoopState`; its
+two hooks (:class:`LoopHooks`) decide where a cycle's trained model comes from (a fresh model, the
+last cycle's head kept, or the study's shared cycle-0 checkpoint) and what happens to a finished
+cycle (``alseg run`` collects it for results.json, a study commits it to its store). Each finished
+cycle is one immutable :class:`CycleResult`.
+"""
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from alseg.acquisition.base import PoolView
-from alseg.acquisition.inference import infer_pool
-from alseg.acquisition.strategies import FULL, get_strategy
-from alseg.config import BudgetConfig, ExperimentConfig
-from alseg.data.base import SegDataset
+from alseg.acquisition.registry import FULL, get_strategy
+from alseg.acquisition.select import select_next
+from alseg.config import ExperimentConfig
+from alseg.cycle import CycleResult, Evaluation
+from alseg.data.base import SegDataset, SubsetDataset
 from alseg.data.registry import create_dataset
 from alseg.diagnostics import selection_diagnostics
-from alseg.errors import ConfigError
 from alseg.evaluate import evaluate
+from alseg.labels import method_label
 from alseg.metrics import auc_at_budget
 from alseg.models import SegmentationModel, build_model
-from alseg.train import fit
+from alseg.seeds import MODEL_INIT, TRAINING, cycle_seed
+from alseg.train import FitRequest, fit
 
 
 class Reporter(Protocol):
@@ -49,27 +58,10 @@ class SilentReporter:
 
 
 @dataclass
-class CycleResult:
-    cycle: int
-    labeled: int
-    fraction: float  # labeled / pool size
-    nominal_fraction: float  # the budget step (I + c*S) / 100, used for AUC
-    miou: float
-    per_class_iou: dict[str, float | None]
-    added: list[int]  # pool indices that joined the labeled set in this cycle
-    added_ids: list[str]  # their "sequence/frame"
-    train_seconds: float
-    eval_seconds: float
-    score_seconds: float
-    train_loss: float
-    diagnostics: dict[str, float | int] = field(default_factory=dict)
-
-
-@dataclass
 class ExperimentResult:
     config: dict[str, Any]
     strategy: str
-    label: str  # e.g. "coreset-SSL (s4gan)"
+    label: str  # method_label of the config, e.g. "Coreset-SSL (s4gan)"
     pool_size: int
     cycles: list[CycleResult]
     miou_at_budget: float
@@ -78,7 +70,9 @@ class ExperimentResult:
     ssl: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values["cycles"] = [c.model_dump() for c in self.cycles]
+        return values
 
 
 @dataclass
@@ -91,14 +85,36 @@ class Setup:
     device: torch.device
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available; use auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
-    return torch.device(name)
+@dataclass(frozen=True)
+class LoopState:
+    """Where a run stands before cycle ``cycle``: the labeled pool indices it trains on, the
+    ones that joined last, and the previous cycle's model (for keep_head)."""
+
+    cycle: int
+    labeled: np.ndarray
+    added: np.ndarray
+    previous: SegmentationModel | None = None
+
+
+@dataclass(frozen=True)
+class TrainedCycle:
+    model: SegmentationModel
+    evaluation: Evaluation
+
+
+class LoopHooks:
+    """The engine's seams; the defaults train a fresh DeepLabv3+ every cycle and keep nothing."""
+
+    def new_model(self, setup: Setup) -> SegmentationModel:
+        """The untrained model a cycle starts from (the torch RNG is seeded per cycle first)."""
+        return fresh_model(setup.config, setup.pool.num_classes)
+
+    def trained_cycle(self, state: LoopState, train: Callable[[], TrainedCycle]) -> TrainedCycle:
+        """The cycle's trained and evaluated model; ``train()`` trains one as the config says."""
+        return train()
+
+    def cycle_done(self, result: CycleResult, model: SegmentationModel, state: LoopState) -> None:
+        """Called once per finished cycle, before the next one starts."""
 
 
 def dataset_options(config: ExperimentConfig) -> dict[str, Any]:
@@ -118,36 +134,11 @@ def make_setup(config: ExperimentConfig, device: torch.device) -> Setup:
     return Setup(config, pool, val, device)
 
 
-def budget_schedule(budget: BudgetConfig, pool_size: int) -> list[tuple[float, int]]:
-    """(nominal fraction, labeled count) per cycle: floor(I*N) then + floor(S*N) up to B."""
-    if budget.absolute is not None:
-        initial, step, cycles = budget.absolute
-        counts = [initial + c * step for c in range(cycles)]
-        schedule = [(count / pool_size, count) for count in counts]
-    else:
-        initial = math.floor(budget.initial * pool_size / 100 + 1e-9)
-        step = math.floor(budget.step * pool_size / 100 + 1e-9)
-        cycles = 1 + (
-            math.floor((budget.until - budget.initial) / budget.step + 1e-9) if budget.step else 0
-        )
-        schedule = [
-            ((budget.initial + c * budget.step) / 100, initial + c * step) for c in range(cycles)
-        ]
-    if schedule[0][1] < 1:
-        raise ConfigError(
-            f"budget {budget.label()}: the initial set of a pool of {pool_size} images is empty; "
-            "use a larger initial percentage or pool"
-        )
-    if len(schedule) > 1 and schedule[1][1] == schedule[0][1]:
-        raise ConfigError(
-            f"budget {budget.label()}: a step of a pool of {pool_size} images adds 0 images; "
-            "use a larger step or pool"
-        )
-    if schedule[-1][1] > pool_size:
-        raise ConfigError(
-            f"budget {budget.label()} needs {schedule[-1][1]} images but the pool holds {pool_size}"
-        )
-    return schedule
+def schedule(config: ExperimentConfig, pool_size: int) -> list[tuple[float, int]]:
+    """(nominal fraction, labeled count) per cycle; the 100% reference is one cycle of all."""
+    if config.strategy == FULL:
+        return [(1.0, pool_size)]
+    return config.budget.schedule(pool_size)
 
 
 def initial_set(pool_size: int, count: int, seed: int) -> np.ndarray:
@@ -155,143 +146,107 @@ def initial_set(pool_size: int, count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(pool_size)[:count]
 
 
+def initial_state(config: ExperimentConfig, pool_size: int) -> LoopState:
+    if config.strategy == FULL:
+        labeled = np.arange(pool_size)
+    else:
+        labeled = initial_set(pool_size, schedule(config, pool_size)[0][1], config.seed)
+    return LoopState(0, labeled, labeled.copy())
+
+
+def head_dropout(config: ExperimentConfig) -> float:
+    """The model's head dropout: the config's, raised to what the strategy needs (BALD)."""
+    needed = 0.0 if config.strategy == FULL else get_strategy(config.strategy).head_dropout
+    return max(config.model.head_dropout, needed)
+
+
 def fresh_model(
-    config: ExperimentConfig, num_classes: int, head_dropout: float
+    config: ExperimentConfig, num_classes: int, weights: str | None = None
 ) -> SegmentationModel:
+    """DeepLabv3+ as the config describes it (``weights`` overrides the config's)."""
     m = config.model
     return build_model(
         num_classes,
         encoder=m.encoder,
-        weights=m.weights,
-        head_dropout=max(m.head_dropout, head_dropout),
+        weights=weights or m.weights,
+        head_dropout=head_dropout(config),
         output_stride=m.output_stride,
         aspp_dropout=m.aspp_dropout,
     )
 
 
-def cycle_seed(seed: int, cycle: int, purpose: int) -> int:
-    return int(np.random.SeedSequence([seed, cycle, purpose]).generate_state(1)[0])
-
-
-def iterate_cycles(
+def run_loop(
     setup: Setup,
+    hooks: LoopHooks | None = None,
     reporter: Reporter | None = None,
-    labeled: np.ndarray | None = None,
-    start_cycle: int = 0,
+    state: LoopState | None = None,
 ) -> Iterator[CycleResult]:
-    """Run the cycles from ``start_cycle`` (with its ``labeled`` set), yielding each result."""
+    """Run the cycles from ``state`` (default: cycle 0 with the seeded initial set)."""
+    hooks = hooks or LoopHooks()
     reporter = reporter or SilentReporter()
     config = setup.config
     n = len(setup.pool)
-    if config.strategy == FULL:
-        yield from _full_reference(setup, reporter)
-        return
-    strategy = get_strategy(config.strategy)
-    schedule = budget_schedule(config.budget, n)
-    if labeled is None:
-        labeled = initial_set(n, schedule[0][1], config.seed)
-    added = labeled.copy() if start_cycle == 0 else np.asarray([], dtype=np.int64)
-    diagnostics: dict[str, float | int] = {}
-    previous: SegmentationModel | None = None
-    for cycle in range(start_cycle, len(schedule)):
-        nominal, _ = schedule[cycle]
-        torch.manual_seed(cycle_seed(config.seed, cycle, 0))
-        model = fresh_model(config, setup.pool.num_classes, strategy.head_dropout)
-        if config.train.keep_head and previous is not None:
-            keep_head(model, previous)
-        result, model = train_and_evaluate(setup, model, labeled, cycle, len(schedule), reporter)
-        result.nominal_fraction = nominal
-        result.added = added.tolist()
-        result.added_ids = [_frame_id(setup.pool, i) for i in added]
-        result.diagnostics = diagnostics
-        if cycle + 1 < len(schedule):
-            k = schedule[cycle + 1][1] - len(labeled)
-            started = time.perf_counter()
-            added, diagnostics = acquire(setup, model, strategy.name, labeled, k, cycle, reporter)
-            result.score_seconds = time.perf_counter() - started
-            labeled = np.concatenate([labeled, added])
-        previous = model
+    steps = schedule(config, n)
+    state = state or initial_state(config, n)
+    for cycle in range(state.cycle, len(steps)):
+        current = state
+        trained = hooks.trained_cycle(
+            current, partial(train_cycle, setup, current, len(steps), reporter, hooks.new_model)
+        )
+        acquired = np.asarray([], dtype=np.int64)
+        diagnostics: dict[str, float | int | None] = {}
+        started = time.perf_counter()
+        if cycle + 1 < len(steps):
+            k = steps[cycle + 1][1] - len(current.labeled)
+            acquired, diagnostics = acquire(setup, trained.model, current, k, reporter)
+        result = CycleResult(
+            **trained.evaluation.model_dump(),
+            cycle=cycle,
+            labeled=len(current.labeled),
+            fraction=len(current.labeled) / n,
+            nominal_fraction=steps[cycle][0],
+            added=current.added.tolist(),
+            added_ids=[_frame_id(setup.pool, i) for i in current.added],
+            acquired=acquired.tolist(),
+            score_seconds=time.perf_counter() - started if len(acquired) else 0.0,
+            diagnostics=diagnostics,
+        )
+        hooks.cycle_done(result, trained.model, current)
         reporter.cycle_finished(result)
         yield result
+        labeled = np.concatenate([current.labeled, acquired])
+        state = LoopState(cycle + 1, labeled, acquired, trained.model)
 
 
-def acquire(
+def train_cycle(
     setup: Setup,
-    model: SegmentationModel,
-    strategy_name: str,
-    labeled: np.ndarray,
-    k: int,
-    cycle: int,
-    reporter: Reporter,
-) -> tuple[np.ndarray, dict[str, float | int]]:
-    """Pick ``k`` unlabeled pool indices with the strategy, and the diagnostics of the picks."""
-    config = setup.config
-    strategy = get_strategy(strategy_name)
-    n = len(setup.pool)
-    is_labeled = np.zeros(n, dtype=bool)
-    is_labeled[labeled] = True
-    unlabeled = np.flatnonzero(~is_labeled)
-    metas = [setup.pool.meta(i) for i in range(n)]
-    needs = set(strategy.needs) | {"embedding"}  # embeddings feed the diagnostics too
-    mc_passes = int(config.strategy_options.get("mc_passes", 20))
-    results = infer_pool(
-        model,
-        setup.pool,
-        np.arange(n),
-        needs,
-        setup.device,
-        batch_size=config.eval_batch_size,
-        mc_passes=mc_passes,
-        seed=cycle_seed(config.seed, cycle, 2),
-        workers=config.train.workers,
-        on_batch=lambda done, total: reporter.phase("scoring", done, total),
-    )
-    view = PoolView(
-        labeled=labeled,
-        unlabeled=unlabeled,
-        sequences=[m.sequence for m in metas],
-        frames=np.asarray([m.frame for m in metas]),
-        results=results,
-    )
-    rng = np.random.default_rng(cycle_seed(config.seed, cycle, 3))
-    picks = np.asarray(strategy.select(view, k, rng, dict(config.strategy_options)), dtype=np.int64)
-    _check_picks(picks, k, is_labeled, strategy.name)
-    groups = np.asarray([m.group for m in metas])
-    diagnostics = selection_diagnostics(
-        picks, unlabeled, view.sequences, view.frames, groups, results.get("embedding")
-    )
-    return picks, diagnostics
-
-
-def _check_picks(picks: np.ndarray, k: int, is_labeled: np.ndarray, name: str) -> None:
-    if len(picks) != k or len(np.unique(picks)) != k or is_labeled[picks].any():
-        raise RuntimeError(f"strategy {name} returned an invalid selection of {len(picks)} (k={k})")
-
-
-def train_and_evaluate(
-    setup: Setup,
-    model: SegmentationModel,
-    labeled: np.ndarray,
-    cycle: int,
+    state: LoopState,
     cycles: int,
     reporter: Reporter,
-) -> tuple[CycleResult, SegmentationModel]:
-    from alseg.data.base import SubsetDataset
-
+    new_model: Callable[[Setup], SegmentationModel] | None = None,
+) -> TrainedCycle:
+    """A new model (seeded per cycle; keeps the last head if configured), trained on the
+    labeled set and evaluated on the validation set."""
     config = setup.config
+    torch.manual_seed(cycle_seed(config.seed, state.cycle, MODEL_INIT))
+    model = (new_model or LoopHooks().new_model)(setup)
+    if config.train.keep_head and state.previous is not None:
+        model.copy_head_from(state.previous)
     n = len(setup.pool)
-    labeled_set = SubsetDataset(setup.pool, np.sort(labeled))
-    unlabeled_set = SubsetDataset(setup.pool, np.setdiff1d(np.arange(n), labeled))
-    reporter.cycle_started(cycle, cycles, len(labeled), config.train.iterations(len(labeled)))
+    reporter.cycle_started(
+        state.cycle, cycles, len(state.labeled), config.train.iterations(len(state.labeled))
+    )
     fitted = fit(
-        model,
-        labeled_set,
-        unlabeled_set,
-        config.train,
-        config.ssl,
-        setup.device,
-        cycle_seed(config.seed, cycle, 1),
-        reporter.train_step,
+        FitRequest(
+            model=model,
+            labeled=SubsetDataset(setup.pool, np.sort(state.labeled)),
+            unlabeled=SubsetDataset(setup.pool, np.setdiff1d(np.arange(n), state.labeled)),
+            train=config.train,
+            ssl=config.ssl,
+            device=setup.device,
+            seed=cycle_seed(config.seed, state.cycle, TRAINING),
+            on_step=reporter.train_step,
+        )
     )
     started = time.perf_counter()
     matrix = evaluate(
@@ -305,51 +260,50 @@ def train_and_evaluate(
     )
     iou = matrix.iou()
     names = setup.val.class_names
-    result = CycleResult(
-        cycle=cycle,
-        labeled=len(labeled),
-        fraction=len(labeled) / n,
-        nominal_fraction=len(labeled) / n,
+    evaluation = Evaluation(
         miou=100.0 * matrix.miou(config.absent, getattr(setup.val, "used_class_ids", None)),
         per_class_iou={
             names[c]: (None if np.isnan(iou[c]) else 100.0 * float(iou[c]))
             for c in range(len(names))
         },
-        added=[],
-        added_ids=[],
         train_seconds=fitted.seconds,
         eval_seconds=time.perf_counter() - started,
-        score_seconds=0.0,
         train_loss=fitted.final_loss,
     )
-    return result, model
+    return TrainedCycle(model, evaluation)
 
 
-def _full_reference(setup: Setup, reporter: Reporter) -> Iterator[CycleResult]:
-    """The 100% reference: one model trained on the whole pool."""
-    everything = np.arange(len(setup.pool))
-    torch.manual_seed(cycle_seed(setup.config.seed, 0, 0))
-    model = fresh_model(setup.config, setup.pool.num_classes, 0.0)
-    result, _ = train_and_evaluate(setup, model, everything, 0, 1, reporter)
-    result.nominal_fraction = 1.0
-    reporter.cycle_finished(result)
-    yield result
-
-
-def keep_head(model: SegmentationModel, previous: SegmentationModel) -> None:
-    """Copy decoder and segmentation head from the last cycle's model (official supervised code)."""
-    model.net.decoder.load_state_dict(previous.net.decoder.state_dict())
-    model.net.segmentation_head.load_state_dict(previous.net.segmentation_head.state_dict())
+def acquire(
+    setup: Setup, model: SegmentationModel, state: LoopState, k: int, reporter: Reporter
+) -> tuple[np.ndarray, dict[str, float | int | None]]:
+    """The next ``k`` pool indices by the config's strategy, and the diagnostics of the picks."""
+    config = setup.config
+    selection = select_next(
+        model,
+        setup.pool,
+        state.labeled,
+        k,
+        config.strategy,
+        seed=config.seed,
+        cycle=state.cycle,
+        options=config.strategy_options,
+        extra_needs=frozenset({"embedding"}),  # embeddings feed the diagnostics too
+        device=setup.device,
+        batch_size=config.eval_batch_size,
+        workers=config.train.workers,
+        on_batch=lambda done, total: reporter.phase("scoring", done, total),
+    )
+    view = selection.view
+    groups = np.asarray([setup.pool.meta(i).group for i in range(len(setup.pool))])
+    diagnostics = selection_diagnostics(
+        selection.picks, view.unlabeled, view.sequences, view.frames, groups, view.embeddings
+    )
+    return selection.picks, diagnostics
 
 
 def _frame_id(pool: SegDataset, index: int) -> str:
     meta = pool.meta(int(index))
     return f"{meta.sequence}/{meta.frame}"
-
-
-def run_label(strategy: str, ssl: str) -> str:
-    """How curves and tables name a run: ``<strategy>-SSL (<method>)`` when SSL is used."""
-    return strategy if ssl == "none" else f"{strategy}-SSL ({ssl})"
 
 
 def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
@@ -365,7 +319,7 @@ def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
     return ExperimentResult(
         config=config.model_dump(mode="json"),
         strategy=config.strategy,
-        label=run_label(config.strategy, config.ssl.method),
+        label=method_label(config),
         ssl=config.ssl.method,
         pool_size=len(setup.pool),
         cycles=cycles,

@@ -8,15 +8,13 @@ from typing import Literal
 import numpy as np
 import torch
 
-from alseg.errors import ConfigError
-
 
 class ConfusionMatrix:
     """Accumulates a (C, C) confusion matrix over pixels: rows ground truth, columns prediction."""
 
     def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
         if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -54,7 +52,7 @@ class ConfusionMatrix:
         if absent == "zero":
             return float(np.nan_to_num(iou, nan=0.0).mean())
         if absent != "nan":
-            raise ConfigError(f"unknown absent mode {absent!r}; allowed: nan, zero")
+            raise ValueError(f"unknown absent mode {absent!r}; allowed: nan, zero")
         present = iou[~np.isnan(iou)]
         return float(present.mean()) if present.size else float("nan")
 
@@ -64,7 +62,7 @@ def auc_at_budget(fractions: Sequence[float], mious: Sequence[float]) -> float:
     x = np.asarray(fractions, dtype=np.float64)
     y = np.asarray(mious, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 1:
-        raise ConfigError(f"fractions and mIoUs must be equal-length 1-D, got {x.shape}, {y.shape}")
+        raise ValueError(f"fractions and mIoUs must be equal-length 1-D, got {x.shape}, {y.shape}")
     if np.any(np.diff(x) < 0):
-        raise ConfigError(f"labeled fractions must not decrease, got {x.tolist()}")
+        raise ValueError(f"labeled fractions must not decrease, got {x.tolist()}")
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))

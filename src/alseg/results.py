@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alseg.loop import ExperimentResult
+from alseg.acquisition.registry import FULL
+from alseg.io import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from alseg.loop import ExperimentResult
 
 
 def _clean(value: Any) -> Any:
@@ -23,23 +25,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_results(result: ExperimentResult, out_dir: Path) -> Path:
     path = out_dir / "results.json"
-    text = json.dumps(_clean(result.to_dict()), indent=2)
-    atomic_write_bytes(path, text.encode())
+    atomic_write_text(path, json.dumps(_clean(result.to_dict()), indent=2))
     return path
 
 
@@ -56,13 +44,8 @@ def save_curve(results: list[ExperimentResult], path: Path, title: str = "") -> 
     for result in results:
         x = [100 * c.nominal_fraction for c in result.cycles]
         y = [c.miou for c in result.cycles]
-        if result.strategy == "full":
-            axes.axhline(
-                y[0],
-                linestyle="--",
-                color="grey",
-                label=result.label.replace("full", "100% labeled"),
-            )
+        if result.strategy == FULL:
+            axes.axhline(y[0], linestyle="--", color="grey", label=f"{result.label} labeled")
         else:
             axes.plot(x, y, marker="o", label=result.label)
     axes.set_xlabel("labeled images (% of pool)")

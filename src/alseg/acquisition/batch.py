@@ -12,32 +12,37 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from alseg.acquisition.kcenter import as_index_array, as_matrix
-from alseg.errors import ConfigError
+from alseg.distances import (
+    as_index_array,
+    as_matrix,
+    nearest_squared,
+    squared_distance_blocks,
+    squared_distances_to_row,
+)
 
 _BLOCK_ELEMENTS = 1 << 22  # distance-block size (elements) for chunked computations
 
 
 def _check_k(k: int, available: int, what: str) -> None:
     if not 0 <= k <= available:
-        raise ConfigError(f"k={k} is not within 0..{available}, the number of {what}")
+        raise ValueError(f"k={k} is not within 0..{available}, the number of {what}")
 
 
 def _row_sq_norms(x: np.ndarray) -> np.ndarray:
+    """Squared row norms by einsum: k-means' rounding, kept so that its picks stay unchanged."""
     return np.einsum("ij,ij->i", x, x)
 
 
 def _assign(x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Index of the nearest center per row (first on ties), in row chunks."""
-    c_sq = _row_sq_norms(centers)
-    labels = np.empty(len(x), dtype=np.int64)
-    step = max(1, _BLOCK_ELEMENTS // len(centers))
-    for start in range(0, len(x), step):
-        block = x[start : start + step] @ centers.T
-        block *= -2
-        block += x_sq[start : start + step, None]
-        block += c_sq[None, :]
-        labels[start : start + step] = block.argmin(1)
+    _, labels = nearest_squared(
+        x,
+        centers,
+        chunk=max(1, _BLOCK_ELEMENTS // len(centers)),
+        reference_chunk=len(centers),
+        query_sq=x_sq,
+        reference_sq=_row_sq_norms(centers),
+    )
     return labels
 
 
@@ -47,6 +52,7 @@ def _kmeans_plus_plus(
     """Initial centers: each next one drawn with probability ∝ weight · squared distance."""
     chosen = np.zeros(len(x), dtype=bool)
     min_d2 = np.full(len(x), np.inf, dtype=x.dtype)
+    d2 = np.empty_like(min_d2)
     mass = weights.astype(np.float64)
     picks = []
     for _ in range(n_clusters):
@@ -57,7 +63,7 @@ def _kmeans_plus_plus(
             pick = int(rng.choice(np.flatnonzero(~chosen)))
         picks.append(pick)
         chosen[pick] = True
-        d2 = np.maximum(x_sq - 2 * (x @ x[pick]) + x_sq[pick], 0)
+        squared_distances_to_row(x, x_sq, pick, out=d2)
         np.minimum(min_d2, d2, out=min_d2)
         mass = np.where(chosen, 0.0, weights * min_d2)
     return x[picks].copy()
@@ -78,13 +84,13 @@ def kmeans(
     points = as_matrix(x, "cpu")
     n = len(points)
     if not 1 <= n_clusters <= n:
-        raise ConfigError(f"n_clusters={n_clusters} is not within 1..{n}, the number of points")
+        raise ValueError(f"n_clusters={n_clusters} is not within 1..{n}, the number of points")
     if weights is None:
         w = np.ones(n)
     else:
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
         if len(w) != n or not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ConfigError(f"weights must be {n} finite values >= 0")
+            raise ValueError(f"weights must be {n} finite values >= 0")
     x_sq = _row_sq_norms(points)
     centers = _kmeans_plus_plus(points, x_sq, n_clusters, w, rng)
     labels = _assign(points, x_sq, centers)
@@ -111,11 +117,10 @@ def _mean_knn_distance(points: np.ndarray, knn: int) -> np.ndarray:
     sq = _row_sq_norms(points)
     result = np.empty(m)
     step = max(1, _BLOCK_ELEMENTS // m)
-    for start in range(0, m, step):
-        block = points[start : start + step] @ points.T
-        block *= -2
-        block += sq[start : start + step, None]
-        block += sq[None, :]
+    blocks = squared_distance_blocks(
+        points, points, chunk=step, reference_chunk=m, query_sq=sq, reference_sq=sq
+    )
+    for start, _, block in blocks:
         np.maximum(block, 0, out=block)
         rows = np.arange(len(block))
         block[rows, start + rows] = np.inf
@@ -201,11 +206,11 @@ def diverse_entropy(
         dtype=np.float64,
     ).reshape(-1)
     if len(score_arr) != n or not np.all(np.isfinite(score_arr)):
-        raise ConfigError(f"scores must be {n} finite values, one per embedding row")
+        raise ValueError(f"scores must be {n} finite values, one per embedding row")
     pool = as_index_array(candidates, n, "candidates")
     _check_k(k, len(pool), "candidates")
     if prefilter < 1:
-        raise ConfigError(f"prefilter={prefilter} must be at least 1")
+        raise ValueError(f"prefilter={prefilter} must be at least 1")
     if k == 0:
         return np.empty(0, dtype=np.int64)
     shuffled = pool[rng.permutation(len(pool))]
@@ -232,7 +237,7 @@ def _candidates_by_sequence(
     seq = np.asarray(sequences)
     frame = np.asarray(frames)
     if seq.shape != frame.shape or seq.ndim != 1:
-        raise ConfigError(
+        raise ValueError(
             f"sequences and frames must be 1-D and equally long, got {seq.shape} and {frame.shape}"
         )
     pool = as_index_array(candidates, len(seq), "candidates")
@@ -280,7 +285,7 @@ def every_nth(
 ) -> np.ndarray:
     """Every n-th candidate in time order within each sequence, starting with the first."""
     if n < 1:
-        raise ConfigError(f"n={n} must be at least 1")
+        raise ValueError(f"n={n} must be at least 1")
     groups = _candidates_by_sequence(sequences, frames, candidates)
     if not groups:
         return np.empty(0, dtype=np.int64)

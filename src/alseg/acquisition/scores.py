@@ -10,15 +10,13 @@ from typing import Literal
 
 import torch
 
-from alseg.errors import ConfigError
-
 EntropyNormalize = Literal["none", "minmax"]
 EqualVariant = Literal["entropy", "consistency"]
 
 
 def _check_logits(logits: torch.Tensor, name: str = "logits") -> torch.Tensor:
     if logits.ndim != 4:
-        raise ConfigError(f"{name} must be shaped (B, C, H, W), got {tuple(logits.shape)}")
+        raise ValueError(f"{name} must be shaped (B, C, H, W), got {tuple(logits.shape)}")
     return logits.float()
 
 
@@ -40,7 +38,7 @@ def entropy(logits: torch.Tensor, normalize: EntropyNormalize = "none") -> torch
     linearly to [0, 255] (its minimum to 0, its maximum to 255; a constant map becomes 0).
     """
     if normalize not in ("none", "minmax"):
-        raise ConfigError(f"unknown entropy normalize {normalize!r}; allowed: minmax, none")
+        raise ValueError(f"unknown entropy normalize {normalize!r}; allowed: minmax, none")
     h = entropy_map(logits).flatten(1)
     if normalize == "minmax":
         low = h.amin(dim=1, keepdim=True)
@@ -61,9 +59,9 @@ def equal(
     mean per-pixel symmetric KL between p(x) and hflip(p(hflip x)).
     """
     if variant not in ("entropy", "consistency"):
-        raise ConfigError(f"unknown EquAL variant {variant!r}; allowed: consistency, entropy")
+        raise ValueError(f"unknown EquAL variant {variant!r}; allowed: consistency, entropy")
     if logits.shape != logits_flipped_input.shape:
-        raise ConfigError(
+        raise ValueError(
             f"EquAL needs logits of equal shape, got {tuple(logits.shape)} "
             f"and {tuple(logits_flipped_input.shape)}"
         )
@@ -96,7 +94,7 @@ class BaldAccumulator:
             self._entropy_sum = _entropy_from_log_probs(log_probs)
         else:
             if log_probs.shape != self._prob_sum.shape:
-                raise ConfigError(
+                raise ValueError(
                     f"MC pass logits {tuple(log_probs.shape)} differ from the first pass "
                     f"{tuple(self._prob_sum.shape)}"
                 )
@@ -107,7 +105,7 @@ class BaldAccumulator:
     def mutual_information_map(self) -> torch.Tensor:
         """Per-pixel MI = H(mean_t p_t) − mean_t H(p_t), (B, H, W)."""
         if self._prob_sum is None or self._entropy_sum is None:
-            raise ConfigError("BALD needs at least one MC pass, got 0")
+            raise ValueError("BALD needs at least one MC pass, got 0")
         mean_p = self._prob_sum / self.passes
         entropy_of_mean = -torch.special.xlogy(mean_p, mean_p).sum(dim=1)
         return entropy_of_mean - self._entropy_sum / self.passes
@@ -120,7 +118,7 @@ class BaldAccumulator:
 def bald(mc_logits: torch.Tensor) -> torch.Tensor:
     """BALD score per image, (B,), for stacked MC-pass logits (T, B, C, H, W)."""
     if mc_logits.ndim != 5:
-        raise ConfigError(f"mc_logits must be shaped (T, B, C, H, W), got {tuple(mc_logits.shape)}")
+        raise ValueError(f"mc_logits must be shaped (T, B, C, H, W), got {tuple(mc_logits.shape)}")
     accumulator = BaldAccumulator()
     for pass_logits in mc_logits:
         accumulator.add(pass_logits)

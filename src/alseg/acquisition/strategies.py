@@ -1,156 +1,247 @@
-"""Registry of acquisition strategies: name -> Strategy (SPEC §2, plus two batch-aware extras)."""
+"""The built-in acquisition strategies (SPEC §2, plus two batch-aware extras), each described
+once: name, title, family, needs, options and how it explains a pick."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from alseg.acquisition.base import PoolView, Strategy, top_k
-from alseg.errors import unknown_name
+from alseg.acquisition.base import (
+    Explanation,
+    Family,
+    NoOptions,
+    PoolView,
+    Strategy,
+    StrategyOptions,
+    top_k,
+)
+from alseg.acquisition.registry import register_strategy
 
 
-def _random(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
-) -> np.ndarray:
+def _fixed_reason(reason: str):
+    def explain(
+        strategy: Strategy, view: PoolView, picks: np.ndarray, options: object
+    ) -> list[Explanation]:
+        return [(None, reason) for _ in picks]
+
+    return explain
+
+
+@register_strategy(
+    "random",
+    title="Random",
+    family=Family.RANDOM,
+    description="uniformly random images",
+    explain=_fixed_reason("random pick"),
+)
+def random(view: PoolView, k: int, rng: np.random.Generator, options: NoOptions) -> np.ndarray:
     return rng.permutation(view.unlabeled)[:k]
 
 
-def _ranked_by(score_name: str):
-    def select(
-        view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
-    ) -> np.ndarray:
-        return top_k(view.scores(score_name), view.unlabeled, k, rng)
-
-    return select
+class EntropyOptions(StrategyOptions):
+    normalize: Literal["none", "minmax"] = "none"  # minmax: the official code's 0..255 rescale
 
 
-def _coreset(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
+def _entropy_needs(options: EntropyOptions) -> frozenset[str]:
+    return frozenset({"entropy" if options.normalize == "none" else f"entropy:{options.normalize}"})
+
+
+def _select_entropy(
+    view: PoolView, k: int, rng: np.random.Generator, options: EntropyOptions
 ) -> np.ndarray:
+    (need,) = _entropy_needs(options)
+    return top_k(view.scores(need), view.unlabeled, k, rng)
+
+
+entropy = register_strategy(
+    "entropy",
+    title="Entropy",
+    family=Family.SINGLE,
+    description="highest mean pixel entropy",
+    needs=_entropy_needs,
+    options=EntropyOptions,
+)(_select_entropy)
+entropy_minmax = register_strategy(
+    "entropy-minmax",
+    title="Entropy (minmax)",
+    family=Family.SINGLE,
+    description="entropy with each map rescaled to 0..255 (official quirk)",
+    needs=_entropy_needs,
+    options=EntropyOptions,
+    defaults={"normalize": "minmax"},
+)(_select_entropy)
+
+
+class EqualOptions(StrategyOptions):
+    #: entropy: H(x) + H(flip x), what produced the paper's numbers; consistency: symmetric KL.
+    variant: Literal["entropy", "consistency"] = "entropy"
+
+
+def _equal_needs(options: EqualOptions) -> frozenset[str]:
+    return frozenset({"equal" if options.variant == "entropy" else f"equal:{options.variant}"})
+
+
+def _select_equal(
+    view: PoolView, k: int, rng: np.random.Generator, options: EqualOptions
+) -> np.ndarray:
+    (need,) = _equal_needs(options)
+    return top_k(view.scores(need), view.unlabeled, k, rng)
+
+
+equal = register_strategy(
+    "equal",
+    title="EquAL",
+    family=Family.SINGLE,
+    description="EquAL: entropy of the image plus entropy of its flip",
+    needs=_equal_needs,
+    options=EqualOptions,
+)(_select_equal)
+equal_consistency = register_strategy(
+    "equal-consistency",
+    title="EquAL (consistency)",
+    family=Family.SINGLE,
+    description="EquAL: symmetric KL between predictions on the image and its flip",
+    needs=_equal_needs,
+    options=EqualOptions,
+    defaults={"variant": "consistency"},
+)(_select_equal)
+
+
+class BaldOptions(StrategyOptions):
+    mc_passes: int = Field(20, ge=2, le=1000)  # T MC-dropout passes, same masks for every image
+
+
+def _bald_needs(options: BaldOptions) -> frozenset[str]:
+    return frozenset({f"mc:{options.mc_passes}"})
+
+
+@register_strategy(
+    "bald",
+    title="BALD",
+    family=Family.SINGLE,
+    description="BALD mutual information under MC dropout in the decoder head",
+    needs=_bald_needs,
+    options=BaldOptions,
+    head_dropout=0.5,
+)
+def bald(view: PoolView, k: int, rng: np.random.Generator, options: BaldOptions) -> np.ndarray:
+    return top_k(view.scores(f"mc:{options.mc_passes}"), view.unlabeled, k, rng)
+
+
+def _explain_coreset(
+    strategy: Strategy, view: PoolView, picks: np.ndarray, options: object
+) -> list[Explanation]:
+    from alseg.acquisition.explain import cover_distances
+
+    distances, _, _ = cover_distances(view.embeddings, view.labeled, picks)
+    explanations: list[Explanation] = []
+    for d in distances.tolist():
+        if np.isinf(d):
+            explanations.append((None, "first pick: nothing labeled yet, the cover starts here"))
+        else:
+            reason = (
+                f"farthest from the labeled, sent-out and earlier picked images: distance {d:.3g}"
+            )
+            explanations.append((d, reason))
+    return explanations
+
+
+@register_strategy(
+    "coreset",
+    title="Coreset",
+    family=Family.BATCH,
+    description="k-center greedy on 2x2-pooled ASPP embeddings",
+    needs={"embedding"},
+    explain=_explain_coreset,
+)
+def coreset(view: PoolView, k: int, rng: np.random.Generator, options: NoOptions) -> np.ndarray:
     from alseg.acquisition.kcenter import kcenter_greedy
 
     return np.asarray(kcenter_greedy(view.embeddings, view.labeled, k), dtype=np.int64)
 
 
-def _uniform(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
-) -> np.ndarray:
+def _explain_uniform(
+    strategy: Strategy, view: PoolView, picks: np.ndarray, options: object
+) -> list[Explanation]:
+    return [
+        (None, f"evenly spaced in time within sequence {view.sequences[i]!r}")
+        for i in picks.tolist()
+    ]
+
+
+@register_strategy(
+    "uniform",
+    title="Uniform",
+    family=Family.BASELINE,
+    description="evenly spaced frames in time within each sequence",
+    explain=_explain_uniform,
+)
+def uniform(view: PoolView, k: int, rng: np.random.Generator, options: NoOptions) -> np.ndarray:
     from alseg.acquisition.batch import uniform_in_time
 
     return np.asarray(uniform_in_time(view.sequences, view.frames, view.unlabeled, k))
 
 
-def _uniform5_entropy(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
+class UniformEntropyOptions(StrategyOptions):
+    every: int = Field(5, ge=1)  # prefilter: every n-th frame in time within each sequence
+
+
+@register_strategy(
+    "uniform5-entropy",
+    title="Uniform(@5)+Entropy",
+    family=Family.BASELINE,
+    description="every 5th frame in time, then highest entropy",
+    needs={"entropy"},
+    options=UniformEntropyOptions,
+)
+def uniform5_entropy(
+    view: PoolView, k: int, rng: np.random.Generator, options: UniformEntropyOptions
 ) -> np.ndarray:
     from alseg.acquisition.batch import every_nth
 
-    candidates = np.asarray(every_nth(view.sequences, view.frames, view.unlabeled, n=5))
+    candidates = np.asarray(every_nth(view.sequences, view.frames, view.unlabeled, options.every))
     if len(candidates) < k:  # too few after the prefilter: fall back to every unlabeled frame
         candidates = view.unlabeled
     return top_k(view.results["entropy"][candidates], candidates, k, rng)
 
 
-def _typiclust(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
+class TypiclustOptions(StrategyOptions):
+    min_cluster_size: int = Field(5, ge=0)
+    knn: int = Field(20, ge=1)
+    max_clusters: int | None = Field(None, ge=1)
+
+
+@register_strategy(
+    "typiclust",
+    title="TypiClust",
+    family=Family.BATCH,
+    description="TypiClust: the most typical image of each uncovered cluster (low budgets)",
+    needs={"embedding"},
+    options=TypiclustOptions,
+)
+def typiclust(
+    view: PoolView, k: int, rng: np.random.Generator, options: TypiclustOptions
 ) -> np.ndarray:
-    from alseg.acquisition.batch import typiclust
+    from alseg.acquisition.batch import typiclust as typiclust_picks
 
-    return np.asarray(typiclust(view.embeddings, view.labeled, k, rng))
+    return np.asarray(
+        typiclust_picks(view.embeddings, view.labeled, k, rng, **options.model_dump())
+    )
 
 
-def _diverse_entropy(
-    view: PoolView, k: int, rng: np.random.Generator, options: dict[str, Any]
+@register_strategy(
+    "diverse-entropy",
+    title="Diverse entropy",
+    family=Family.BATCH,
+    description="weighted k-means over the most uncertain images (Zhdanov 2019)",
+    needs={"entropy", "embedding"},
+)
+def diverse_entropy(
+    view: PoolView, k: int, rng: np.random.Generator, options: NoOptions
 ) -> np.ndarray:
-    from alseg.acquisition.batch import diverse_entropy
+    from alseg.acquisition.batch import diverse_entropy as diverse_entropy_picks
 
     scores = view.results["entropy"]
-    return np.asarray(diverse_entropy(view.embeddings, scores, view.unlabeled, k, rng))
-
-
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy("random", "baseline", "uniformly random images", _random),
-        Strategy(
-            "entropy",
-            "single-sample",
-            "highest mean pixel entropy",
-            _ranked_by("entropy"),
-            frozenset({"entropy"}),
-        ),
-        Strategy(
-            "entropy-minmax",
-            "single-sample",
-            "entropy with each map rescaled to 0..255 (official quirk)",
-            _ranked_by("entropy_minmax"),
-            frozenset({"entropy_minmax"}),
-        ),
-        Strategy(
-            "equal",
-            "single-sample",
-            "EquAL: entropy of the image plus entropy of its flip",
-            _ranked_by("equal"),
-            frozenset({"equal"}),
-        ),
-        Strategy(
-            "equal-consistency",
-            "single-sample",
-            "EquAL: symmetric KL between predictions on the image and its flip",
-            _ranked_by("equal_consistency"),
-            frozenset({"equal_consistency"}),
-        ),
-        Strategy(
-            "bald",
-            "single-sample",
-            "BALD mutual information under MC dropout in the decoder head",
-            _ranked_by("bald"),
-            frozenset({"bald"}),
-            head_dropout=0.5,
-        ),
-        Strategy(
-            "coreset",
-            "batch",
-            "k-center greedy on 2x2-pooled ASPP embeddings",
-            _coreset,
-            frozenset({"embedding"}),
-        ),
-        Strategy(
-            "uniform", "baseline", "evenly spaced frames in time within each sequence", _uniform
-        ),
-        Strategy(
-            "uniform5-entropy",
-            "hybrid",
-            "every 5th frame in time, then highest entropy",
-            _uniform5_entropy,
-            frozenset({"entropy"}),
-        ),
-        Strategy(
-            "typiclust",
-            "batch",
-            "TypiClust: the most typical image of each uncovered cluster (low budgets)",
-            _typiclust,
-            frozenset({"embedding"}),
-        ),
-        Strategy(
-            "diverse-entropy",
-            "hybrid",
-            "weighted k-means over the most uncertain images (Zhdanov 2019)",
-            _diverse_entropy,
-            frozenset({"entropy", "embedding"}),
-        ),
-    )
-}
-#: Not an acquisition function: train once on the whole pool (the 100% reference).
-FULL = "full"
-
-
-def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise unknown_name("strategy", name, [*STRATEGIES, FULL])
-    return STRATEGIES[name]
-
-
-def strategy_names() -> list[str]:
-    return [*STRATEGIES, FULL]
+    return np.asarray(diverse_entropy_picks(view.embeddings, scores, view.unlabeled, k, rng))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@functools.cache
 def _mount_subapps() -> None:
     from alseg.cli import data
     from alseg.cli import project as project_cli
@@ -49,10 +51,12 @@ def run(
         int | None, typer.Option(help="images in the pool (default: preset)")
     ] = None,
     strategy: Annotated[
-        str, typer.Option(help="see `alseg strategies`; full = 100% reference")
+        str, typer.Option(help="see `alseg strategies`; full = 100% reference; or module:attribute")
     ] = "entropy",
     ssl: Annotated[str, typer.Option(help="none, s4gan, unimatch, u2pl")] = "none",
-    budget: Annotated[str, typer.Option(help="I-S in percent of the pool")] = "10-10",
+    budget: Annotated[
+        str, typer.Option(help="I-S@B or I-S in percent of the pool, or N+MxC images")
+    ] = "10-10",
     until: Annotated[
         float | None, typer.Option(help="last budget B in percent (default I+4S)")
     ] = None,
@@ -107,15 +111,18 @@ def strategies() -> None:
     """List the acquisition strategies and what each needs."""
     from rich.table import Table
 
-    from alseg.acquisition.strategies import STRATEGIES
+    from alseg.acquisition.registry import get_strategy, list_strategies
 
     table = Table(title="acquisition strategies")
-    table.add_column("name")
-    table.add_column("needs")
-    table.add_column("what it picks")
-    for strategy in STRATEGIES.values():
-        table.add_row(strategy.name, strategy.summary(), strategy.description)
-    table.add_row("full", "reference", "no acquisition: trains once on the whole pool (100%)")
+    for column in ("name", "title", "family, needs", "options", "what it picks"):
+        table.add_column(column)
+    for name in list_strategies():
+        strategy = get_strategy(name)
+        options = ", ".join(f"{k}={v}" for k, v in strategy.parse_options().model_dump().items())
+        table.add_row(name, strategy.title, strategy.summary(), options, strategy.description)
+    table.add_row(
+        "full", "100%", "reference", "", "no acquisition: trains once on the whole pool (100%)"
+    )
     console.print(table)
 
 

@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from alseg.loop import CycleResult, ExperimentResult
+from alseg.cycle import CycleResult
+from alseg.loop import ExperimentResult
 
 
 class RichReporter:

@@ -61,6 +61,15 @@ def _images_to_measure(
     return build_pool(base, pool, size, seed)
 
 
+def _final_budget(budget: str, pool_size: int) -> str | float:
+    """The fraction an I-S@B, I-S or N+MxC budget ends at; "P%" and image counts unchanged."""
+    from alseg.config import BudgetConfig
+
+    if any(sign in budget for sign in "-+@"):
+        return BudgetConfig.parse(budget).final_fraction(pool_size)
+    return budget
+
+
 def advise(
     data: Annotated[
         Path | None,
@@ -78,7 +87,10 @@ def advise(
     seed: Annotated[int, typer.Option(help="seed of the pool and the embedding head")] = 0,
     budget: Annotated[
         str,
-        typer.Option(help='budget: "2-2", "10-10" (I-S in percent), "P%" or a number of images'),
+        typer.Option(
+            help='budget: "10-10@30", "2-2" (I-S@B, I-S in percent), "1000+1000x3" (N+MxC '
+            'images), "P%" or a number of images'
+        ),
     ] = "10-10",
     ssl: Annotated[
         bool, typer.Option("--ssl/--no-ssl", help="whether SSL training is an option")
@@ -98,23 +110,18 @@ def advise(
         raise ConfigError("give either --data PATH (your images) or --dataset NAME, not both")
     from alseg.advise import advise as advise_from_report
     from alseg.advise import budget_regime
-    from alseg.cli.run import parse_image_size
-    from alseg.embeddings import (
-        IMAGENET_NEAR_DUPLICATE_FRACTION,
-        dataset_redundancy,
-        pool_embeddings,
-    )
-    from alseg.loop import resolve_device
+    from alseg.config import parse_image_size
+    from alseg.devices import resolve_device
+    from alseg.embeddings import dataset_redundancy, pool_embeddings
     from alseg.models.deeplab import DEFAULT_ENCODER
+    from alseg.neighbours import NEAR_DUPLICATE_FRACTION
 
     fraction = (
-        IMAGENET_NEAR_DUPLICATE_FRACTION
-        if near_duplicate_fraction is None
-        else near_duplicate_fraction
+        NEAR_DUPLICATE_FRACTION if near_duplicate_fraction is None else near_duplicate_fraction
     )
     size = parse_image_size(image_size) if image_size else None
     images = _images_to_measure(data, dataset or "", data_root, pool, pool_size, seed)
-    regime = budget_regime(budget, len(images))
+    regime = budget_regime(_final_budget(budget, len(images)), len(images))
     torch_device = resolve_device(device)
     with _progress() as progress:
         bar = _PhaseProgress(progress)
@@ -158,7 +165,7 @@ def init(
     seed: Annotated[int, typer.Option(help="seed of training and selection")] = 0,
 ) -> None:
     """Create an active-learning project over a folder of your images."""
-    from alseg.cli.run import parse_image_size
+    from alseg.config import parse_image_size
     from alseg.project import init_project
 
     working = parse_image_size(size) if size else None

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from alseg.config import BudgetConfig, ExperimentConfig, build, load_experiment
+from alseg.config import BudgetConfig, ExperimentConfig, build, load_experiment, parse_image_size
 from alseg.errors import ConfigError
-
-SIZE_PATTERN = re.compile(r"^(\d+)x(\d+)$")
-
-
-def parse_image_size(text: str) -> tuple[int, int]:
-    match = SIZE_PATTERN.match(text.strip().lower())
-    if not match:
-        raise ConfigError(f"image size {text!r} is not of the form HxW, e.g. 64x128")
-    return int(match.group(1)), int(match.group(2))
 
 
 def experiment_from_options(
@@ -70,8 +60,10 @@ def experiment_from_options(
 
 def default_out_dir(config: ExperimentConfig) -> Path:
     ssl = "" if config.ssl.method == "none" else f"-{config.ssl.method}"
-    pool = config.pool.kind.replace(":", "_").replace("/", "_")
-    return Path("runs") / f"{config.data.name}-{pool}-{config.strategy}{ssl}-s{config.seed}"
+    pool, strategy = (
+        text.replace(":", "_").replace("/", "_") for text in (config.pool.kind, config.strategy)
+    )
+    return Path("runs") / f"{config.data.name}-{pool}-{strategy}{ssl}-s{config.seed}"
 
 
 def run_command(
@@ -83,26 +75,26 @@ def run_command(
     out: Path | None,
     **options: Any,
 ) -> None:
-    from alseg.acquisition.strategies import FULL, get_strategy
+    from alseg.acquisition.registry import check_strategy
     from alseg.cli.progress import RichReporter, class_table, cycles_table
-    from alseg.loop import iterate_cycles, make_setup, resolve_device, summarize
-    from alseg.results import atomic_write_bytes, save_curve, save_results
+    from alseg.devices import resolve_device
+    from alseg.io import atomic_write_bytes
+    from alseg.labels import method_label
+    from alseg.loop import make_setup, run_loop, summarize
+    from alseg.results import save_curve, save_results
 
     experiment = experiment_from_options(options, explicit, config)
-    if experiment.strategy != FULL:
-        get_strategy(experiment.strategy)
+    check_strategy(experiment.strategy, experiment.strategy_options)
     torch_device = resolve_device(device)
     setup = make_setup(experiment, torch_device)
     out_dir = out or default_out_dir(experiment)
     console.print(
-        f"[bold]alseg run[/]: {experiment.strategy} on {experiment.data.name} "
+        f"[bold]alseg run[/]: {method_label(experiment)} on {experiment.data.name} "
         f"(pool {experiment.pool.kind}, {len(setup.pool)} images; val {len(setup.val)}), "
         f"budget {experiment.budget.label()}, seed {experiment.seed}, device {torch_device}"
     )
-    cycles = []
     with RichReporter(console) as reporter:
-        for cycle in iterate_cycles(setup, reporter):
-            cycles.append(cycle)
+        cycles = list(run_loop(setup, reporter=reporter))
     result = summarize(setup, cycles)
     atomic_write_bytes(out_dir / "config.yaml", experiment.to_yaml().encode())
     results_path = save_results(result, out_dir)

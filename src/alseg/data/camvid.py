@@ -6,17 +6,18 @@ Layout under the data root::
     {train,val,test}annot/{name}.png    single-channel indices 0-10, 11 = Unlabelled (-> 255)
 
 File names are ``{sequence}_{frame}`` with an optional ``f`` before the frame number
-(``0001TP_006690.png``, ``Seq05VD_f00030.png``): sequence 0001TP, 0006R0, 0016E5 or Seq05VD.
+(``0001TP_006690.png``, ``Seq05VD_f00030.png``): sequence 0001TP, 0006R0, 0016E5 or Seq05VD
+(the grammar of ``alseg.data.frames``).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from alseg.data.base import IGNORE_INDEX, FrameMeta
+from alseg.data.frames import sequence_and_frame
 from alseg.data.imageio import (
     FilePair,
     FilePairDataset,
@@ -36,13 +37,6 @@ CLASS_COLORS = (
 )  # fmt: skip
 UNLABELLED = 11
 SPLITS = ("train", "val", "test")
-_NAME = re.compile(r"^(?P<sequence>.+)_f?(?P<frame>\d+)$")
-
-
-def sequence_and_frame(stem: str) -> tuple[str, int]:
-    """(sequence, frame) from a CamVid file stem; (stem, 0) when it has no frame number."""
-    match = _NAME.match(stem)
-    return (match["sequence"], int(match["frame"])) if match else (stem, 0)
 
 
 class CamVid(FilePairDataset):

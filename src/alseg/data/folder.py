@@ -19,13 +19,13 @@ Class ids (any distinct integers 0..65535 except 255, the ignore id) become 0..C
 A mask is read by its PNG mode: RGB(A) masks by colour (an unknown colour is an error), L/P/16-bit
 masks as ids (palette PNGs give their indices; an id not in classes.yaml is an error; 255 =
 ignore). Images without a mask are unlabeled: their mask is all 255 and ``has_mask(i)`` is False.
-A file ``{seq}_{digits}`` is frame ``digits`` of sequence ``seq``; any other name is its own
-sequence, frame 0.
+A file ``{seq}_{digits}`` is frame ``digits`` of sequence ``seq`` (``drive_a_000123``: frame 123 of
+``drive_a``; the full grammar is in ``alseg.data.frames``); any other name is its own sequence,
+frame 0.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from alseg.data.base import IGNORE_INDEX, FrameMeta
+from alseg.data.frames import sequence_and_frame
 from alseg.data.imageio import (
     COLOR_MODES,
     ColorTable,
@@ -52,13 +53,6 @@ from alseg.errors import DataError
 
 SPLITS = ("train", "val")
 MAX_ID = 65535
-_NAME = re.compile(r"^(?P<sequence>.+)_(?P<frame>\d+)$")
-
-
-def sequence_and_frame(stem: str) -> tuple[str, int]:
-    """(sequence, frame) from ``{seq}_{digits}``; (stem, 0) otherwise."""
-    match = _NAME.match(stem)
-    return (match["sequence"], int(match["frame"])) if match else (stem, 0)
 
 
 def _color(value: Any, path: Path, what: str) -> tuple[int, int, int]:

@@ -31,12 +31,6 @@ AUG_CROP_SIDE = 0.85
 #: Pool-Aug colour jitter: brightness, contrast and saturation factors in [1 - J, 1 + J].
 AUG_JITTER = 0.25
 
-_A2D2_NAME = re.compile(
-    r"(?:^|/)(?P<drive>\d{8}_\d{6})/(?:camera|label)/cam_(?P<view>[a-z_]+)/"
-    r"\d{14}_(?:camera|label)_[a-z]+_(?P<frame>\d+)\.[A-Za-z]+$"
-)
-_GENERIC_NAME = re.compile(r"^(?P<sequence>.+?)_[A-Za-z]?(?P<frame>\d+)(?:_[A-Za-z][A-Za-z0-9]*)?$")
-
 
 @dataclass(frozen=True)
 class PoolEntry:
@@ -60,10 +54,6 @@ class PoolDataset(SegDataset):
         for entry in self.entries:
             if not 0 <= entry.base_index < len(base):
                 raise ValueError(f"base index {entry.base_index} outside {base.name} ({len(base)})")
-
-    @property
-    def base_indices(self) -> np.ndarray:
-        return np.asarray([e.base_index for e in self.entries], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -101,61 +91,6 @@ def pool_aug(image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray
     gray = out @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
     out = gray[..., None] + saturation * (out - gray[..., None])
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), np.ascontiguousarray(new_mask)
-
-
-@dataclass(frozen=True)
-class AbsoluteBudget:
-    """A budget in images, not percentages: ``initial`` labeled, then ``step`` more per cycle,
-    for ``cycles`` trained cycles in all."""
-
-    initial: int
-    step: int
-    cycles: int
-
-    def __post_init__(self) -> None:
-        if self.initial < 1 or self.step < 0 or self.cycles < 1:
-            raise ConfigError(
-                f"invalid absolute budget {self}: need initial >= 1, step >= 0, cycles >= 1"
-            )
-
-    def labeled_sizes(self) -> list[int]:
-        """Labeled-set size at each cycle."""
-        return [self.initial + c * self.step for c in range(self.cycles)]
-
-    def check(self, pool_size: int) -> None:
-        """ConfigError when the pool cannot supply the last cycle's labeled set."""
-        if self.labeled_sizes()[-1] > pool_size:
-            raise ConfigError(
-                f"absolute budget needs {self.labeled_sizes()[-1]} images but the pool has "
-                f"{pool_size}"
-            )
-
-
-def a2d2_3k_budget() -> AbsoluteBudget:
-    """A2D2-3K: the whole training set is the pool; 1,000 random images, then +1,000 twice."""
-    return AbsoluteBudget(initial=1000, step=1000, cycles=3)
-
-
-def parse_frame_path(path: str) -> tuple[str, int]:
-    """(sequence, frame) from a file name.
-
-    A2D2 ``{drive}/camera/cam_{view}/{drivenodash}_camera_{view}_{frame:09d}.png`` (or ``label``)
-    gives sequence ``{drive}/cam_{view}``: each camera is its own video. Otherwise the file stem is
-    read as ``<sequence>_<digits>`` with an optional letter before the digits and one optional
-    trailing word (``0001TP_006690``, ``Seq05VD_f00030``, ``aachen_000000_000019_leftImg8bit``).
-    """
-    normal = path.strip().replace("\\", "/")
-    match = _A2D2_NAME.search(normal)
-    if match:
-        return f"{match['drive']}/cam_{match['view']}", int(match["frame"])
-    stem = posixpath.splitext(posixpath.basename(normal))[0]
-    match = _GENERIC_NAME.match(stem)
-    if match:
-        return match["sequence"], int(match["frame"])
-    raise DataError(
-        f"cannot read sequence and frame from {path!r}; expected an A2D2 name "
-        "({drive}/camera/cam_{view}/..._{frame}.png) or <sequence>_<frame digits>"
-    )
 
 
 def read_pool_list(path: str | Path, dedupe: bool = True) -> list[str]:

@@ -1,17 +1,26 @@
-"""Name -> dataset factory. Factories take ``(split, root, **options)`` and return a SegDataset."""
+"""The public dataset registry: ``register_dataset``, ``create_dataset``, ``list_datasets``.
+
+A factory takes ``(split, root, **options)`` and returns a SegDataset. A dataset is found by its
+registered name or by an import path ``package.module:factory``, so ``--dataset`` or a study YAML
+can name a dataset alseg does not ship. Built-in datasets load on first use.
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alseg.data.base import SegDataset
 from alseg.errors import ConfigError, unknown_name
 
-# name -> "module:factory"; modules are imported only when used.
-_FACTORIES: dict[str, str] = {
+DatasetFactory = Callable[..., SegDataset]
+F = TypeVar("F", bound=DatasetFactory)
+
+# name -> "module:factory" of a built-in dataset, imported only when used.
+_BUILTINS: dict[str, str] = {
     "synthdrive": "alseg.data.synthdrive:create",
     "cityscapes": "alseg.data.cityscapes:create",
     "pascal_voc": "alseg.data.pascal_voc:create",
@@ -19,28 +28,69 @@ _FACTORIES: dict[str, str] = {
     "camvid": "alseg.data.camvid:create",
     "folder": "alseg.data.folder:create",
 }
-NEEDS_ROOT = {"cityscapes", "pascal_voc", "a2d2", "camvid", "folder"}
+_REGISTERED: dict[str, DatasetFactory] = {}
+_NEEDS_ROOT = {"cityscapes", "pascal_voc", "a2d2", "camvid", "folder"}
 
 
-def available_datasets() -> list[str]:
-    return sorted(_FACTORIES)
+def register_dataset(name: str, needs_root: bool = False) -> Callable[[F], F]:
+    """Decorator: register ``factory(split, root, **options)`` as dataset ``name``; a dataset that
+    ``needs_root`` cannot be created without a data root."""
+    if ":" in name:
+        raise ValueError(f"dataset name {name!r} contains ':'")
+
+    def decorate(factory: F) -> F:
+        _REGISTERED[name] = factory
+        if needs_root:
+            _NEEDS_ROOT.add(name)
+        else:
+            _NEEDS_ROOT.discard(name)
+        return factory
+
+    return decorate
+
+
+def list_datasets() -> list[str]:
+    """Names of the datasets: the built-ins, then those registered since."""
+    return list(dict.fromkeys([*_BUILTINS, *_REGISTERED]))
 
 
 def create_dataset(
     name: str, split: str, root: str | Path | None = None, **options: Any
 ) -> SegDataset:
-    """Build dataset ``name`` for ``split`` ("train" or "val")."""
-    if name not in _FACTORIES:
-        raise unknown_name("dataset", name, available_datasets())
+    """Dataset ``name`` (registered or ``module:factory``) for ``split`` ("train" or "val")."""
+    factory = _factory(name)
     if split not in ("train", "val"):
         raise ConfigError(f"unknown split {split!r}; allowed: train, val")
-    if name in NEEDS_ROOT and root is None:
+    if name in _NEEDS_ROOT and root is None:
         raise ConfigError(f"dataset {name!r} needs --data-root PATH (the folder holding it)")
-    module_name, factory_name = _FACTORIES[name].split(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
     arguments = {"split": split, "root": Path(root) if root is not None else None, **options}
     try:
         inspect.signature(factory).bind(**arguments)
     except TypeError as error:  # an option the dataset does not take
         raise ConfigError(f"dataset {name!r}: {error}") from None
     return factory(**arguments)
+
+
+def _factory(name: str) -> DatasetFactory:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name in _BUILTINS:
+        return _import_factory(_BUILTINS[name])
+    if ":" in name:
+        return _import_factory(name)
+    raise unknown_name("dataset", name, [*list_datasets(), "<module>:<factory>"])
+
+
+def _import_factory(path: str) -> DatasetFactory:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"dataset {path!r}: cannot import {module_name!r} ({error})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ConfigError(
+            f"dataset {path!r}: {module_name} has no factory named {attribute!r} "
+            "(a function of split, root and options returning a SegDataset)"
+        )
+    return factory

@@ -17,7 +17,8 @@ import numpy as np
 from rich.table import Table
 
 from alseg.data.base import IGNORE_INDEX, SegDataset
-from alseg.data.pools import PoolDataset, parse_frame_path, read_pool_list
+from alseg.data.frames import parse_frame_path
+from alseg.data.pools import PoolDataset, read_pool_list
 from alseg.data.temporal import (
     A2D2_LIST_GAP,
     frames_per_sequence,

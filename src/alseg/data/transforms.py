@@ -6,7 +6,7 @@ results do not depend on the number of DataLoader workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -125,3 +125,12 @@ def same_size_batches(
         positions.append(int(position))
     if images:
         yield torch.stack(images), torch.stack(masks), torch.tensor(positions)
+
+
+def eval_batches(
+    dataset: SegDataset, indices: np.ndarray | None, batch_size: int, workers: int = 0
+) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(images, masks, positions) batches of equal-size images, in a deterministic order."""
+    view = EvalView(dataset, indices)
+    loader = torch.utils.data.DataLoader(view, batch_size=None, num_workers=workers)
+    return same_size_batches(iter(loader), batch_size)

@@ -6,8 +6,6 @@ the ImageNet statistics, pads to a multiple of the output stride and returns log
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import segmentation_models_pytorch as smp
 import timm
 import torch
@@ -16,6 +14,7 @@ from torch import nn
 
 from alseg.errors import ConfigError
 from alseg.models.pretrained import lite0_state_dict_for_timm
+from alseg.models.protocol import ModelOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -23,14 +22,10 @@ DEFAULT_ENCODER = "efficientnet_lite0"
 WEIGHTS = ("imagenet", "none")
 
 
-@dataclass
-class ModelOutput:
-    logits: torch.Tensor  # (B, C, H, W) at input size
-    aspp: torch.Tensor  # (B, 256, h, w) ASPP projection output
-
-
-class SegmentationModel(nn.Module):
-    """DeepLabv3+ whose pieces (encode, decode, classify, embed) are reachable one by one."""
+class DeepLabV3Plus(nn.Module):
+    """DeepLabv3+ whose pieces (encode, decode, classify, embed) are reachable one by one; an
+    implementation of ``alseg.models.protocol.SegmentationModel``. ``ModelOutput.features`` is the
+    ASPP projection output (B, 256, h, w)."""
 
     def __init__(self, net: smp.DeepLabV3Plus, num_classes: int, head_dropout: float) -> None:
         super().__init__()
@@ -84,7 +79,7 @@ class SegmentationModel(nn.Module):
         logits = self.net.segmentation_head[0](fused)
         padded = features[0].shape[-2:]
         logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
-        return ModelOutput(logits=logits[..., : size[0], : size[1]], aspp=aspp)
+        return ModelOutput(logits=logits[..., : size[0], : size[1]], features=aspp)
 
     def forward_output(
         self, images: torch.Tensor, dropout_mask: torch.Tensor | None = None
@@ -94,13 +89,17 @@ class SegmentationModel(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.forward_output(images).logits
 
-    @staticmethod
-    def pool_embedding(aspp: torch.Tensor) -> torch.Tensor:
-        """ASPP projection output average-pooled to a 2x2 grid: (B, 4 * 256)."""
-        return F.adaptive_avg_pool2d(aspp, 2).flatten(1)
+    def embedding(self, output: ModelOutput) -> torch.Tensor:
+        """ASPP projection output average-pooled to a 2x2 grid: (B, 4 * 256) (SPEC §2)."""
+        return F.adaptive_avg_pool2d(output.features.float(), 2).flatten(1)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        return self.pool_embedding(self.forward_output(images).aspp)
+        return self.embedding(self.forward_output(images))
+
+    def copy_head_from(self, other: DeepLabV3Plus) -> None:
+        """Decoder and segmentation head of ``other`` (the official supervised code's keep-head)."""
+        self.net.decoder.load_state_dict(other.net.decoder.state_dict())
+        self.net.segmentation_head.load_state_dict(other.net.segmentation_head.state_dict())
 
     def mc_dropout_masks(self, passes: int, generator: torch.Generator) -> torch.Tensor:
         """``passes`` channel-dropout masks (T, 1, C, 1, 1), scaled by 1/(1-p), reproducible."""
@@ -119,7 +118,7 @@ def build_model(
     head_dropout: float = 0.0,
     output_stride: int = 16,
     aspp_dropout: float = 0.1,
-) -> SegmentationModel:
+) -> DeepLabV3Plus:
     """DeepLabv3+ on timm ``encoder``; ``weights="imagenet"`` loads ImageNet encoder weights.
 
     For ``efficientnet_lite0`` the weights come offline from the installed package; other timm
@@ -145,7 +144,7 @@ def build_model(
     )
     if weights == "imagenet":
         load_imagenet_encoder(net, encoder)
-    return SegmentationModel(net, num_classes, head_dropout)
+    return DeepLabV3Plus(net, num_classes, head_dropout)
 
 
 def load_imagenet_encoder(net: smp.DeepLabV3Plus, encoder: str) -> None:

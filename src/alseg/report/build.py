@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alseg.errors import DataError
+from alseg.io import atomic_write_bytes
 from alseg.report import tables
 from alseg.report.curves import budget_curves
 from alseg.report.html import html_document
 from alseg.report.records import load_records
 from alseg.report.tables import Section
 from alseg.report.tsne import tsne_figures
-from alseg.results import atomic_write_bytes
 from alseg.study.store import DB_NAME, Store
 
 REPORT_DIR = "report"

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from alseg.io import atomic_write_bytes
 from alseg.report.records import RunRecord
 from alseg.report.tables import pool_labels
-from alseg.results import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -9,26 +9,11 @@ from functools import cached_property
 
 import numpy as np
 
-from alseg.acquisition.strategies import FULL
+from alseg.acquisition.registry import FULL
 from alseg.config import ExperimentConfig
+from alseg.labels import method_label
 from alseg.metrics import auc_at_budget
 from alseg.study.store import CycleRow, Store
-
-STRATEGY_TITLES = {
-    "random": "Random",
-    "entropy": "Entropy",
-    "entropy-minmax": "Entropy (minmax)",
-    "equal": "EquAL",
-    "equal-consistency": "EquAL (consistency)",
-    "bald": "BALD",
-    "coreset": "Coreset",
-    "uniform": "Uniform",
-    "uniform5-entropy": "Uniform(@5)+Entropy",
-    "typiclust": "TypiClust",
-    "diverse-entropy": "Diverse entropy",
-}
-REFERENCE = "100%"
-MCD_REFERENCE = "100% (MCD)"
 
 
 @dataclass(frozen=True)
@@ -75,18 +60,15 @@ class RunRecord:
     @property
     def method(self) -> str:
         """Row label: ``Coreset``, ``Coreset-SSL (s4gan)``, ``100%`` or ``100% (MCD)``."""
-        if self.is_reference:
-            return MCD_REFERENCE if self.config.model.head_dropout > 0 else REFERENCE
-        title = STRATEGY_TITLES.get(self.strategy, self.strategy)
-        return title if self.ssl == "none" else f"{title}-SSL ({self.ssl})"
+        return method_label(self.config)
 
     @cached_property
     def fractions(self) -> list[float]:
-        return [float(c.metrics["nominal_fraction"]) for c in self.cycles]
+        return [c.result.nominal_fraction for c in self.cycles]
 
     @cached_property
     def mious(self) -> list[float]:
-        return [float(c.metrics["miou"]) for c in self.cycles]
+        return [c.result.miou for c in self.cycles]
 
     @property
     def miou_at_budget(self) -> float:
@@ -101,7 +83,7 @@ class RunRecord:
 
     def diagnostic(self, name: str) -> float:
         """Mean of one selection diagnostic over the run's acquisitions (nan without any)."""
-        values = [c.metrics["diagnostics"][name] for c in self.cycles if c.acquired]
+        values = [c.result.diagnostics.get(name) for c in self.cycles if c.acquired]
         values = [float(v) for v in values if v is not None]
         return float(np.mean(values)) if values else math.nan
 

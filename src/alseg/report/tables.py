@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alseg.acquisition.strategies import STRATEGIES
+from alseg.acquisition.registry import get_strategy
 from alseg.advise import budget_regime, recommend
 from alseg.report.records import RunRecord, redundancy
 
@@ -248,13 +248,6 @@ class Best:
     agrees: bool | None
 
 
-def _family(strategy: str) -> str:
-    if strategy == "random":
-        return "Random"
-    kind = STRATEGIES[strategy].kind if strategy in STRATEGIES else "other"
-    return {"single-sample": "Single", "batch": "Batch"}.get(kind, kind)
-
-
 def best_per_scenario(summaries: list[Summary], records: list[RunRecord]) -> list[Best]:
     """Table 7 from the results: per pool, budget and setting (AL, or SSL-AL per SSL method)
     the method with the best mean mIoU@B, against what the paper's guide recommends."""
@@ -275,7 +268,8 @@ def best_per_scenario(summaries: list[Summary], records: list[RunRecord]) -> lis
                 guide, agrees = "-", None
                 if pool_regime in ("diverse", "redundant"):
                     guide = recommend(pool_regime, regime, ssl != "none").label
-                    agrees = _family(ranked[0].strategy) == guide.split(" ")[0].split("-")[0]
+                    family = get_strategy(ranked[0].strategy).family.guide_word
+                    agrees = family == guide.split(" ")[0].split("-")[0]
                 rows.append(
                     Best(
                         dataset,
@@ -380,9 +374,9 @@ def runs_csv(records: list[RunRecord]) -> str:
         for c in r.cycles:
             writer.writerow(
                 [r.key, r.dataset, r.pool, r.config.pool.size, r.budget, r.ssl, r.strategy]
-                + [r.method, r.seed, c.cycle, len(c.labeled), c.metrics["nominal_fraction"]]
-                + [_num(c.metrics["miou"]), _num(r.miou_at_budget), _num(r.auc_at_budget)]
-                + [_num(c.metrics["diagnostics"].get(name)) for name, _ in DIAGNOSTICS]
+                + [r.method, r.seed, c.cycle, len(c.labeled), c.result.nominal_fraction]
+                + [_num(c.result.miou), _num(r.miou_at_budget), _num(r.auc_at_budget)]
+                + [_num(c.result.diagnostics.get(name)) for name, _ in DIAGNOSTICS]
             )
     return buffer.getvalue()
 

@@ -10,27 +10,16 @@ from typing import Any
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from alseg.acquisition.strategies import FULL, STRATEGIES
+from alseg.acquisition.registry import FULL, check_strategy
 from alseg.config import BudgetConfig, ExperimentConfig, SSLConfig, Strict, build
 from alseg.data.pools import check_pool_kind
-from alseg.data.registry import available_datasets
+from alseg.data.registry import list_datasets
 from alseg.errors import AlsegError, ConfigError
 
-BUDGET_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?:@(\d+(?:\.\d+)?))?\s*$")
 #: Settings a study varies itself; its ``base`` may not set them.
-GRID_SETTINGS = ("pool", "strategy", "seed", "budget")
+GRID_SETTINGS = ("pool", "strategy", "strategy_options", "seed", "budget")
 #: MC-dropout rate of BALD's own 100% reference (SPEC §2).
 MCD_DROPOUT = 0.5
-SSL_METHODS = ("none", "s4gan", "unimatch", "u2pl")
-
-
-def parse_budget(text: str) -> BudgetConfig:
-    """``"10-10@50"`` (I-S up to B percent) or ``"10-10"`` (up to I + 4 S)."""
-    match = BUDGET_TEXT.match(text)
-    if not match:
-        raise ConfigError(f"budget {text!r} is not of the form I-S or I-S@B, e.g. 10-10@50 or 2-2")
-    initial, step, until = (float(g) if g else None for g in match.groups())
-    return build(BudgetConfig, initial=initial, step=step, until=until or initial + 4 * step)
 
 
 class PoolSpec(Strict):
@@ -46,10 +35,8 @@ class PoolSpec(Strict):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        if name not in available_datasets():
-            raise ValueError(
-                f"unknown dataset {name!r}; allowed: {', '.join(available_datasets())}"
-            )
+        if name not in list_datasets():
+            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(list_datasets())}")
         return name
 
     @field_validator("kind")
@@ -70,6 +57,7 @@ class StudyConfig(Strict):
     strategies: list[str] = Field(min_length=1)
     ssl: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
     ssl_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    strategy_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     budgets: list[BudgetConfig] = Field(default_factory=lambda: [BudgetConfig()], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     base: dict[str, Any] = Field(default_factory=dict)
@@ -87,20 +75,22 @@ class StudyConfig(Strict):
     @classmethod
     def _known_strategies(cls, names: list[str]) -> list[str]:
         for name in names:
-            if name not in STRATEGIES:
-                allowed = ", ".join(sorted(STRATEGIES))
-                hint = " (the 100% reference comes from include_full_reference)" * (name == FULL)
-                raise ValueError(f"unknown strategy {name!r}{hint}; allowed: {allowed}")
+            if name == FULL:
+                raise ValueError(
+                    "strategy 'full' is not an acquisition function; the 100% reference "
+                    "comes from include_full_reference"
+                )
+            try:
+                check_strategy(name)
+            except AlsegError as error:
+                raise ValueError(str(error)) from None
         return _unique(names, "strategies")
 
     @field_validator("ssl")
     @classmethod
     def _known_ssl(cls, methods: list[str]) -> list[str]:
         for method in methods:
-            if method not in SSL_METHODS:
-                raise ValueError(
-                    f"unknown SSL method {method!r}; allowed: {', '.join(SSL_METHODS)}"
-                )
+            SSLConfig._known_trainer(method)  # ValueError for an unknown trainer
         return _unique(methods, "ssl")
 
     @field_validator("seeds")
@@ -114,7 +104,7 @@ class StudyConfig(Strict):
         if isinstance(budgets, str | dict | BudgetConfig):
             budgets = [budgets]
         if isinstance(budgets, list):
-            return [parse_budget(b) if isinstance(b, str) else b for b in budgets]
+            return [BudgetConfig.parse(b) if isinstance(b, str) else b for b in budgets]
         return budgets
 
     @model_validator(mode="after")
@@ -129,6 +119,13 @@ class StudyConfig(Strict):
             build(ExperimentConfig, **self.base)
         except ConfigError as error:
             raise ValueError(f"base: {error}") from None
+        for name, options in self.strategy_options.items():
+            if name not in self.strategies:
+                raise ValueError(f"strategy_options names {name!r}, which the study does not run")
+            try:
+                check_strategy(name, options)
+            except AlsegError as error:
+                raise ValueError(str(error)) from None
         return self
 
 
@@ -205,7 +202,6 @@ def _experiment(
     values["budget"] = budget.model_dump()
     values["ssl"] = SSLConfig(method=ssl, options=study.ssl_options.get(ssl, {})).model_dump()
     values["strategy"] = strategy
-    if strategy == FULL:
-        values.pop("strategy_options", None)
+    values["strategy_options"] = study.strategy_options.get(strategy, {})
     values["seed"] = seed
     return build(ExperimentConfig, **values)

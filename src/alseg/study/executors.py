@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alseg.config import ExperimentConfig
+from alseg.cycle import CycleResult
+from alseg.devices import resolve_device
 from alseg.errors import AlsegError, ConfigError, unknown_name
-from alseg.loop import CycleResult, make_setup, resolve_device
+from alseg.loop import make_setup
 from alseg.study.store import Store
 from alseg.study.worker import SetupFactory, ensure_shared_cycle, execute_run, shared_key
 

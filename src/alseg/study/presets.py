@@ -118,7 +118,7 @@ def _a2d2_3k() -> dict[str, Any]:
         "pools": [{"dataset": "a2d2", "root": "data/a2d2", "kind": "all", "size": None}],
         "strategies": ["random", "entropy", "coreset"],
         "ssl": ["none", "s4gan"],
-        "budgets": [{"absolute": [1000, 1000, 3]}],
+        "budgets": ["1000+1000x3"],
         "seeds": SEEDS,
         "base": {"model": GPU_MODEL, "train": {**GPU_TRAIN, "crop": [256, 512]}},
     }
@@ -139,8 +139,3 @@ def preset(name: str) -> StudyConfig:
     if name not in PRESETS:
         raise unknown_name("study preset", name, list(PRESETS))
     return build(StudyConfig, **PRESETS[name]())
-
-
-def describe_presets() -> dict[str, str]:
-    """Preset name -> the first line of its description."""
-    return {name: (factory.__doc__ or "").splitlines()[0] for name, factory in PRESETS.items()}

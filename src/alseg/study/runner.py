@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +9,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from alseg.acquisition.strategies import FULL
-from alseg.config import BudgetConfig, ExperimentConfig
+from alseg.acquisition.registry import FULL
+from alseg.config import ExperimentConfig
+from alseg.devices import resolve_device
 from alseg.errors import ConfigError
-from alseg.loop import budget_schedule, make_setup, resolve_device
-from alseg.results import atomic_write_bytes
+from alseg.io import atomic_write_bytes
+from alseg.labels import method_label
+from alseg.loop import make_setup, schedule
 from alseg.study.config import StudyConfig, expand, study_to_yaml
 from alseg.study.executors import (
     Executor,
@@ -72,31 +73,13 @@ class StudyOutcome:
 def cycle_count(config: ExperimentConfig) -> int:
     """Cycles of a run (from the pool size where the config fixes it, which also checks the
     budget fits the pool)."""
-    if config.strategy == FULL:
-        return 1
     if config.pool.size is not None:
-        return len(budget_schedule(config.budget, config.pool.size))
-    return _cycles_of(config.budget)
-
-
-def _cycles_of(budget: BudgetConfig) -> int:
-    if budget.absolute is not None:
-        return budget.absolute[2]
-    if not budget.step:
-        return 1
-    return 1 + math.floor((budget.until - budget.initial) / budget.step + 1e-9)
-
-
-def method_label(config: ExperimentConfig) -> str:
-    """``entropy``, ``entropy-SSL(s4gan)``, ``100%`` or ``100%-MCD``."""
-    if config.strategy == FULL:
-        return "100%-MCD" if config.model.head_dropout > 0 else "100%"
-    ssl = "" if config.ssl.method == "none" else f"-SSL({config.ssl.method})"
-    return config.strategy + ssl
+        return len(schedule(config, config.pool.size))
+    return 1 if config.strategy == FULL else config.budget.cycles
 
 
 def run_label(config: ExperimentConfig) -> str:
-    """Short name of a run for progress lines, e.g. ``entropy synthdrive/11f 10-10@50 s0``."""
+    """Short name of a run for progress lines, e.g. ``Entropy synthdrive/11f 10-10@50 s0``."""
     budget = "" if config.strategy == FULL else f" {config.budget.label()}"
     pool = f"{config.data.name}/{config.pool.kind}"
     return f"{method_label(config)} {pool}{budget} s{config.seed}"

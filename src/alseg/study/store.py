@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from alseg.config import ExperimentConfig
+from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
 
 DB_NAME = "study.sqlite"
@@ -60,16 +63,25 @@ CREATE TABLE IF NOT EXISTS shared (
 
 @dataclass(frozen=True)
 class CycleRow:
-    """One finished cycle: the labeled set it trained on, the images that joined in it, the
-    images it acquired for the next cycle, its metrics and (where a resume needs the trained
-    model) the checkpoint path relative to the store's folder."""
+    """One finished cycle: the labeled set it trained on, its result (which names the images
+    that joined in it and those it acquired for the next cycle) and, where a resume needs the
+    trained model, the checkpoint path relative to the store's folder."""
 
-    cycle: int
     labeled: list[int]
-    added: list[int]
-    acquired: list[int]
-    metrics: dict[str, Any]
+    result: CycleResult
     checkpoint: str | None = None
+
+    @property
+    def cycle(self) -> int:
+        return self.result.cycle
+
+    @property
+    def added(self) -> list[int]:
+        return self.result.added
+
+    @property
+    def acquired(self) -> list[int]:
+        return self.result.acquired
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,7 @@ class SharedRow:
     key: str
     config: dict[str, Any]
     labeled: list[int]
-    metrics: dict[str, Any]
+    evaluation: Evaluation
     checkpoint: str
     embeddings: str | None = None
 
@@ -198,13 +210,12 @@ class Store:
                 " WHERE run = ? ORDER BY cycle",
                 (key,),
             ).fetchall()
-        result = [
-            CycleRow(c, json.loads(lab), json.loads(add), json.loads(acq), json.loads(m), ckpt)
-            for c, lab, add, acq, m, ckpt in rows
-        ]
-        if [row.cycle for row in result] != list(range(len(result))):
+        if [row[0] for row in rows] != list(range(len(rows))):
             raise DataError(f"results store {self.path}: run {key} has a gap in its cycles")
-        return result
+        return [
+            CycleRow(json.loads(labeled), self._parse(CycleResult, metrics), checkpoint)
+            for _, labeled, _, _, metrics, checkpoint in rows
+        ]
 
     def commit_cycle(self, key: str, row: CycleRow, final: bool) -> None:
         """Write one cycle (and, for the last one, the run's completion) in one transaction."""
@@ -225,7 +236,7 @@ class Store:
                     json.dumps(row.labeled),
                     json.dumps(row.added),
                     json.dumps(row.acquired),
-                    json.dumps(row.metrics),
+                    row.result.model_dump_json(),
                     row.checkpoint,
                     now,
                 ),
@@ -256,7 +267,7 @@ class Store:
             key,
             json.loads(config),
             json.loads(labeled),
-            json.loads(metrics),
+            self._parse(Evaluation, metrics),
             checkpoint,
             embeddings,
         )
@@ -271,12 +282,21 @@ class Store:
                     row.key,
                     json.dumps(row.config, sort_keys=True),
                     json.dumps(row.labeled),
-                    json.dumps(row.metrics),
+                    row.evaluation.model_dump_json(),
                     row.checkpoint,
                     row.embeddings,
                     time.time(),
                 ),
             )
+
+    def _parse(self, schema: type[Evaluation], text: str) -> Any:
+        try:
+            return schema.model_validate_json(text)
+        except ValidationError as error:
+            raise DataError(
+                f"results store {self.path}: a stored cycle does not match this alseg's schema "
+                f"({error.errors()[0]['msg']}); was it written by another version?"
+            ) from None
 
     def integrity(self) -> str:
         """SQLite's own consistency check: "ok" for a sound file."""

@@ -1,65 +1,19 @@
-"""What every trainer shares: optimizer groups, poly schedule, batches, the ``fit`` dispatcher."""
+"""What every trainer shares: the labeled loss, optimizer groups, poly schedule, batches."""
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from alseg.config import SSLConfig, TrainConfig
+from alseg.config import TrainConfig
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.data.transforms import TrainView, batch_keys
-from alseg.errors import unknown_name
 from alseg.models import SegmentationModel
-
-#: Called after each iteration with (iteration, total iterations, loss).
-StepCallback = Callable[[int, int, float], None]
-
-TRAINERS = {
-    "none": "alseg.train.supervised:fit_supervised",
-    "s4gan": "alseg.train.ssl.s4gan:fit_s4gan",
-    "unimatch": "alseg.train.ssl.unimatch:fit_unimatch",
-    "u2pl": "alseg.train.ssl.u2pl:fit_u2pl",
-}
-
-
-@dataclass
-class FitResult:
-    iterations: int
-    seconds: float
-    final_loss: float
-    losses: dict[str, float] = field(default_factory=dict)  # last value of each loss term
-
-
-def fit(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset | None,
-    train: TrainConfig,
-    ssl: SSLConfig,
-    device: torch.device,
-    seed: int,
-    on_step: StepCallback | None = None,
-) -> FitResult:
-    """Train ``model`` in place on ``labeled`` (and ``unlabeled`` for SSL methods)."""
-    if ssl.method not in TRAINERS:
-        raise unknown_name("SSL method", ssl.method, list(TRAINERS))
-    method = ssl.method
-    if method != "none":
-        from alseg.train.ssl.params import parse_params
-
-        parse_params(method, ssl.options)  # bad options fail even when SSL has nothing to use
-        if unlabeled is None or len(unlabeled) == 0:  # e.g. the 100% reference: supervised
-            method = "none"
-    module_name, function_name = TRAINERS[method].split(":")
-    trainer = getattr(importlib.import_module(module_name), function_name)
-    return trainer(model, labeled, unlabeled, train, ssl, device, seed, on_step)
 
 
 def labeled_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

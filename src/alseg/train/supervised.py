@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import SegDataset
-from alseg.models import SegmentationModel
 from alseg.train.common import (
-    FitResult,
-    StepCallback,
     Timer,
     endless_batches,
     labeled_loss,
@@ -19,26 +14,21 @@ from alseg.train.common import (
     prepare,
     to_device,
 )
+from alseg.train.registry import SUPERVISED, register_trainer
+from alseg.train.request import FitRequest, FitResult
 
 
-def fit_supervised(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset | None,
-    train: TrainConfig,
-    ssl: SSLConfig,
-    device: torch.device,
-    seed: int,
-    on_step: StepCallback | None = None,
-) -> FitResult:
+@register_trainer(SUPERVISED)
+def fit_supervised(request: FitRequest) -> FitResult:
     """SGD with poly decay for epochs * |L| / batch iterations; ``unlabeled`` is not used."""
+    model, train, device = request.model, request.train, request.device
     timer = Timer()
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    total = train.iterations(len(labeled))
+    rng = np.random.default_rng(request.seed)
+    torch.manual_seed(request.seed)
+    total = train.iterations(len(request.labeled))
     optimizer = make_optimizer(model, train)
     prepare(model, train, device)
-    batches = endless_batches(labeled, train, rng)
+    batches = endless_batches(request.labeled, train, rng)
     loss_value = float("nan")
     for iteration in range(total):
         poly_lr(optimizer, iteration, total, train.poly_power)
@@ -48,7 +38,7 @@ def fit_supervised(
         loss.backward()
         optimizer.step()
         loss_value = float(loss.detach())
-        if on_step is not None:
-            on_step(iteration + 1, total, loss_value)
+        if request.on_step is not None:
+            request.on_step(iteration + 1, total, loss_value)
     model.eval()
     return FitResult(total, timer.seconds(), loss_value, {"ce": loss_value})

@@ -19,15 +19,8 @@ import torchvision.transforms.v2.functional as TF
 from alseg.config import TrainConfig
 from alseg.data.base import IGNORE_INDEX, FrameMeta, Sample, SegDataset
 from alseg.models import SegmentationModel
-from alseg.train.common import (
-    FitResult,
-    StepCallback,
-    Timer,
-    endless_batches,
-    make_optimizer,
-    prepare,
-    to_device,
-)
+from alseg.train.common import Timer, endless_batches, make_optimizer, prepare, to_device
+from alseg.train.request import FitRequest, FitResult, StepCallback
 from alseg.train.ssl.params import UniMatchParams
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
@@ -91,26 +84,27 @@ class SSLRun:
         return images, masks != IGNORE_INDEX
 
 
-def start_run(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset,
-    train: TrainConfig,
-    device: torch.device,
-    seed: int,
-) -> SSLRun:
+def start_run(request: FitRequest) -> SSLRun:
     """Seed torch, build SGD, move the model, open the streams (labeled ones as in supervised)."""
+    train, seed = request.train, request.seed
     timer = Timer()
     torch.manual_seed(seed)
-    optimizer = make_optimizer(model, train)
-    prepare(model, train, device)
+    optimizer = make_optimizer(request.model, train)
+    prepare(request.model, train, request.device)
     return SSLRun(
-        total=train.iterations(len(labeled)),
+        total=train.iterations(len(request.labeled)),
         optimizer=optimizer,
-        labeled=endless_batches(labeled, train, np.random.default_rng(seed)),
-        unlabeled=unlabeled_batches(unlabeled, train, seed),
+        labeled=endless_batches(request.labeled, train, np.random.default_rng(seed)),
+        unlabeled=unlabeled_batches(unlabeled_images(request), train, seed),
         timer=timer,
     )
+
+
+def unlabeled_images(request: FitRequest) -> SegDataset:
+    """The unlabeled images of a semi-supervised ``request``; ``fit`` never sends it none."""
+    if request.unlabeled is None:
+        raise ValueError(f"SSL method {request.ssl.method!r} needs unlabeled images")
+    return request.unlabeled
 
 
 def report_step(

@@ -1,7 +1,8 @@
 """Validated options of the semi-supervised trainers, with the published values as defaults.
 
 ``SSLConfig.options`` (a plain dict from YAML or the CLI) becomes one of these frozen models via
-``parse_params``; an unknown key or an out-of-range value raises a one-line ``ConfigError``.
+``validate``; an unknown key or an out-of-range value raises a one-line ``ConfigError``. A trainer
+names its model when it registers (``register_trainer(..., options=...)``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alseg.errors import ConfigError, unknown_name
+from alseg.errors import ConfigError
 
 
 class Params(BaseModel):
+    """Options of one trainer; ``method`` names it in error messages."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     method: ClassVar[str]
 
@@ -147,20 +150,6 @@ class U2PLParams(Params):
         if self.high_rank <= self.low_rank:
             raise ValueError(f"high_rank {self.high_rank} must exceed low_rank {self.low_rank}")
         return self
-
-
-PARAMS: dict[str, type[Params]] = {
-    "s4gan": S4GANParams,
-    "unimatch": UniMatchParams,
-    "u2pl": U2PLParams,
-}
-
-
-def parse_params(method: str, options: dict[str, Any]) -> Params:
-    """Validated parameters of SSL ``method``; ConfigError on a bad key or value."""
-    if method not in PARAMS:
-        raise unknown_name("SSL method", method, list(PARAMS))
-    return validate(PARAMS[method], options)
 
 
 def validate(model: type[P], options: dict[str, Any]) -> P:

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import IGNORE_INDEX, SegDataset
-from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr
+from alseg.data.base import IGNORE_INDEX
+from alseg.train.common import labeled_loss, poly_lr
+from alseg.train.registry import register_trainer
+from alseg.train.request import FitRequest, FitResult
 from alseg.train.ssl.common import finish_run, report_step, start_run
 from alseg.train.ssl.params import S4GANParams, validate
 
@@ -104,19 +104,12 @@ def discriminator_optimizer(discriminator: Discriminator, params: S4GANParams) -
     return torch.optim.Adam([group], betas=params.d_betas)
 
 
-def fit_s4gan(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset | None,
-    train: TrainConfig,
-    ssl: SSLConfig,
-    device: torch.device,
-    seed: int,
-    on_step: StepCallback | None = None,
-) -> FitResult:
+@register_trainer("s4gan", semi_supervised=True, options=S4GANParams)
+def fit_s4gan(request: FitRequest) -> FitResult:
     """s4GAN training; ``fit`` trains supervised instead when there are no unlabeled images."""
-    params = validate(S4GANParams, ssl.options)
-    run = start_run(model, labeled, unlabeled, train, device, seed)
+    model, train, device = request.model, request.train, request.device
+    params = validate(S4GANParams, request.ssl.options)
+    run = start_run(request)
     discriminator = Discriminator(model.num_classes + 3, params.d_channels, params.d_dropout)
     discriminator.to(device).train()
     d_optimizer = discriminator_optimizer(discriminator, params)
@@ -159,5 +152,5 @@ def fit_s4gan(
             "st": float(st.detach()),
             "discriminator": float(d_loss.detach()),
         }
-        report_step(on_step, iteration, run.total, losses)
+        report_step(request.on_step, iteration, run.total, losses)
     return finish_run(model, run, losses)

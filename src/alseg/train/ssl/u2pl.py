@@ -33,10 +33,11 @@ import copy
 import torch
 from torch import nn
 
-from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import IGNORE_INDEX, SegDataset
+from alseg.data.base import IGNORE_INDEX
 from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr
+from alseg.train.common import labeled_loss, poly_lr
+from alseg.train.registry import register_trainer
+from alseg.train.request import FitRequest, FitResult
 from alseg.train.ssl.common import (
     AUGMENT_STREAM,
     SAMPLING_STREAM,
@@ -270,10 +271,10 @@ class U2PLStep:
         labels = torch.where(valid, mix_with_next(labels, boxes), IGNORE_INDEX)
         inputs = torch.cat([images, mixed])
         output = self.model.forward_output(inputs)
-        features = self.head(output.aspp)
+        features = self.head(output.features)
         with torch.no_grad():
             teacher_output = self.teacher.forward_output(inputs)
-            teacher_features = self.teacher_head(teacher_output.aspp)
+            teacher_features = self.teacher_head(teacher_output.features)
             probs = teacher_output.logits.softmax(dim=1)
             uncertainty = entropy(probs[n:])
             kept = reliable_mask(
@@ -322,19 +323,12 @@ def _pixels(maps: torch.Tensor) -> torch.Tensor:
     return maps.permute(0, 2, 3, 1).reshape(-1, maps.shape[1])
 
 
-def fit_u2pl(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset | None,
-    train: TrainConfig,
-    ssl: SSLConfig,
-    device: torch.device,
-    seed: int,
-    on_step: StepCallback | None = None,
-) -> FitResult:
+@register_trainer("u2pl", semi_supervised=True, options=U2PLParams)
+def fit_u2pl(request: FitRequest) -> FitResult:
     """U2PL training; ``fit`` trains supervised instead when there are no unlabeled images."""
-    params = validate(U2PLParams, ssl.options)
-    run = start_run(model, labeled, unlabeled, train, device, seed)
+    model, train, device, seed = request.model, request.train, request.device, request.seed
+    params = validate(U2PLParams, request.ssl.options)
+    run = start_run(request)
     step = U2PLStep(model, params, device, seed)
     run.optimizer.add_param_group(
         {"params": list(step.head.parameters()), "lr": train.lr_head, "initial_lr": train.lr_head}
@@ -368,5 +362,5 @@ def fit_u2pl(
             "unsupervised": float(unsupervised.detach()),
             "contrastive": float(contrastive.detach()),
         }
-        report_step(on_step, iteration, run.total, losses)
+        report_step(request.on_step, iteration, run.total, losses)
     return finish_run(model, run, losses)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from alseg.config import SSLConfig, TrainConfig
-from alseg.data.base import IGNORE_INDEX, SegDataset
-from alseg.models import SegmentationModel
-from alseg.train.common import FitResult, StepCallback, labeled_loss, poly_lr, to_device
+from alseg.data.base import IGNORE_INDEX
+from alseg.train.common import labeled_loss, poly_lr, to_device
+from alseg.train.registry import register_trainer
+from alseg.train.request import FitRequest, FitResult
 from alseg.train.ssl.common import (
     AUGMENT_STREAM,
     MIX_STREAM,
@@ -37,6 +37,7 @@ from alseg.train.ssl.common import (
     stream_rng,
     strong_colour,
     unlabeled_batches,
+    unlabeled_images,
 )
 from alseg.train.ssl.params import UniMatchParams, validate
 
@@ -57,20 +58,13 @@ def perturbed_features(features: list[torch.Tensor], rate: float) -> list[torch.
     return features[:1] + [F.dropout2d(f, rate, training=True) for f in features[1:]]
 
 
-def fit_unimatch(
-    model: SegmentationModel,
-    labeled: SegDataset,
-    unlabeled: SegDataset | None,
-    train: TrainConfig,
-    ssl: SSLConfig,
-    device: torch.device,
-    seed: int,
-    on_step: StepCallback | None = None,
-) -> FitResult:
+@register_trainer("unimatch", semi_supervised=True, options=UniMatchParams)
+def fit_unimatch(request: FitRequest) -> FitResult:
     """UniMatch training; ``fit`` trains supervised instead when there are no unlabeled images."""
-    params = validate(UniMatchParams, ssl.options)
-    run = start_run(model, labeled, unlabeled, train, device, seed)
-    mixed_in = unlabeled_batches(unlabeled, train, seed, MIX_STREAM)
+    model, train, device, seed = request.model, request.train, request.device, request.seed
+    params = validate(UniMatchParams, request.ssl.options)
+    run = start_run(request)
+    mixed_in = unlabeled_batches(unlabeled_images(request), train, seed, MIX_STREAM)
     rng = stream_rng(seed, AUGMENT_STREAM)
     losses: dict[str, float] = {}
     for iteration in range(run.total):
@@ -130,5 +124,5 @@ def fit_unimatch(
             "s2": float(strong_losses[1].detach()),
             "fp": float(fp.detach()),
         }
-        report_step(on_step, iteration, run.total, losses)
+        report_step(request.on_step, iteration, run.total, losses)
     return finish_run(model, run, losses)

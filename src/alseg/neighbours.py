@@ -1,0 +1,97 @@
+"""Neighbours in embedding space: exact nearest neighbours, the typical distance of a pool and
+the one near-duplicate radius used by ``alseg advise``, projects and the selection diagnostics.
+
+Near-duplicate radius
+---------------------
+Two images are near-duplicates when their embeddings are at most ``NEAR_DUPLICATE_FRACTION`` =
+0.5 times the pool's typical distance apart, the typical distance being the median distance
+between two different images (:func:`typical_distance`).
+
+The fraction was calibrated on synthdrive (64x128, pools of 120 and 400 images, three seeds) with
+the ImageNet-pretrained EfficientNet-Lite0 embeddings of ``alseg.embeddings`` (2x2-pooled ASPP
+projection, seeded untrained head): consecutive frames sit at 0.46-0.48 of the typical distance
+(frames 20 apart at about 0.68) and Pool-Aug's augmented copies about as close. At 0.5 the
+redundancy index (embedding and time parts) reads, for 120 / 400 images: Pool-0f 0.13 / 0.21,
+Pool-5f 0.67 / 0.70, Pool-11f 0.73 / 0.76, Pool-21f 0.81 / 0.83, Pool-Aug 0.59 / 0.62: it ranks
+0f < 5f < 11f < 21f and flags Pool-Aug as redundant. The earlier advise default, 0.35, suited the
+compact synthetic embeddings of the unit tests but marked almost no synthdrive frames as
+near-duplicates (Pool-Aug's index 0.46, "diverse"); a fraction above 0.5 pushes Pool-0f towards
+"redundant". Without time metadata (embedding part alone) Pool-Aug stays below 0.5 (0.34 / 0.39).
+Recalibrate on a pool of known structure when the embedding model changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alseg.distances import nearest_neighbours, paired_distances
+
+NEAR_DUPLICATE_FRACTION = 0.5
+#: Pairs of images the typical distance is measured on (all pairs of smaller pools).
+PAIR_SAMPLE = 100_000
+
+
+@dataclass(frozen=True)
+class NeighbourStats:
+    """Exact nearest neighbour of every point and how many points lie within a radius of it."""
+
+    distance: np.ndarray  # float64 (N,), distance to the nearest other point
+    index: np.ndarray  # int64 (N,), that point
+    count: np.ndarray  # int64 (N,), other points at distance <= radius
+
+
+def neighbour_stats(embeddings: np.ndarray, radius: float, chunk: int = 2048) -> NeighbourStats:
+    """Nearest other point of every point and the points within ``radius``, from float32 blocks
+    of ``chunk`` x ``chunk`` squared distances (each pair once; the points are centred first,
+    which keeps the norm expansion precise); the nearest distance is then recomputed exactly
+    (+inf and index -1 for a lone point)."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    centered = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    with torch.no_grad():
+        _, nearest, count = nearest_neighbours(
+            torch.from_numpy(np.ascontiguousarray(centered)), radius, chunk=chunk
+        )
+    index = nearest.numpy()
+    found = np.flatnonzero(index >= 0)
+    distance = np.full(len(x), np.inf)
+    distance[found] = paired_distances(x, found, index[found])
+    return NeighbourStats(distance=distance, index=index, count=count.numpy())
+
+
+def typical_distance(
+    embeddings: np.ndarray, seed: int = 0, *, pair_sample: int = PAIR_SAMPLE
+) -> float:
+    """Median non-zero distance between two images: exact over all pairs up to ``pair_sample``
+    pairs, otherwise over ``pair_sample`` seeded random pairs (chosen in an order that depends on
+    the embeddings only, so the result does not depend on the pool's order). 0 when all coincide
+    (exact copies are left out so that they do not shrink it)."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    n = x.shape[0]
+    if n * (n - 1) // 2 <= pair_sample:
+        first, second = np.triu_indices(n, 1)
+    else:
+        rng = np.random.default_rng(seed)
+        direction = rng.standard_normal(x.shape[1]).astype(np.float32)
+        canonical = np.argsort(x @ direction, kind="stable")
+        first = rng.integers(0, n, size=pair_sample)
+        second = rng.integers(0, n - 1, size=pair_sample)
+        second += second >= first
+        first, second = canonical[first], canonical[second]
+    distances = paired_distances(x, first, second)
+    distances = distances[distances > 0]
+    return float(np.median(distances)) if distances.size else 0.0
+
+
+def near_duplicate_radius(
+    embeddings: np.ndarray,
+    seed: int = 0,
+    fraction: float = NEAR_DUPLICATE_FRACTION,
+    *,
+    pair_sample: int = PAIR_SAMPLE,
+) -> float:
+    """Distance up to which two images of this pool are near-duplicates: ``fraction`` x the
+    typical distance (see the module docstring for the calibration of the default)."""
+    return fraction * typical_distance(embeddings, seed, pair_sample=pair_sample)
