@@ -52,7 +52,7 @@ def test_a_dataset_named_by_import_path_is_created() -> None:
     [
         ("imagenet", r"unknown dataset 'imagenet'; allowed: <module>:<factory>, a2d2, camvid"),
         ("tests.nowhere:create", r"dataset 'tests.nowhere:create': cannot import 'tests.nowhere'"),
-        ("tests.fakes:create", r"tests.fakes has no factory named 'create'"),
+        ("tests.fakes:create", r"tests.fakes has no 'create' \(a function of split"),
     ],
 )
 def test_unknown_datasets_are_config_errors_naming_the_allowed_ones(name, message) -> None:

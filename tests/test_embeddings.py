@@ -135,6 +135,7 @@ def synthdrive_reports():
     return reports
 
 
+@pytest.mark.slow
 def test_index_grows_with_the_number_of_consecutive_frames(synthdrive_reports):
     index = {kind: report.index for kind, report in synthdrive_reports.items()}
     assert index["0f"] < index["5f"] < index["11f"] < index["21f"], index

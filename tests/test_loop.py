@@ -28,6 +28,7 @@ def test_initial_set_is_shared_and_seeded():
     assert not np.array_equal(initial_set(50, 5, seed=3), initial_set(50, 5, seed=4))
 
 
+@pytest.mark.slow
 def test_loop_adds_k_new_images_per_cycle_and_is_deterministic():
     results = list(run_loop(tiny_setup()))
     assert [r.labeled for r in results] == [4, 8, 12]
@@ -55,6 +56,7 @@ def test_cycle_results_are_immutable():
         result.miou = 0.0
 
 
+@pytest.mark.slow
 def test_summary_auc_and_full_reference():
     setup = tiny_setup()
     result = summarize(setup, list(run_loop(setup)))
@@ -97,6 +99,7 @@ def test_hooks_see_every_cycle_with_its_state():
         assert len(labeled) == result.labeled
 
 
+@pytest.mark.slow
 def test_resuming_from_a_state_repeats_the_remaining_cycles_exactly():
     """What a study does after a kill: restore the state after cycle 0, run cycles 1 and 2."""
     setup = tiny_setup("coreset")
@@ -110,6 +113,7 @@ def test_resuming_from_a_state_repeats_the_remaining_cycles_exactly():
     assert [r.miou for r in resumed] == [r.miou for r in whole[1:]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_strategies())
 def test_every_registered_strategy_runs_in_the_loop(name):
     setup = tiny_setup(name, strategy_options=FAST_OPTIONS.get(name, {}))
@@ -119,3 +123,25 @@ def test_every_registered_strategy_runs_in_the_loop(name):
     results = list(run_loop(setup))
     assert [r.labeled for r in results] == [4, 8]
     assert len(set(results[1].added) | set(results[0].added)) == 8
+
+
+@pytest.mark.slow
+def test_a_trained_model_clears_the_learnability_floor():
+    """On the blobs every class is learnable: 60 iterations give mIoU well above the constant
+    predictor (background everywhere: about 27) with every class found; 1 iteration does not."""
+
+    def reference(iterations: int):
+        train = TrainConfig(
+            epochs=1, min_iterations=iterations, batch_size=4, channels_last=False,
+            lr_backbone=0.05, lr_head=0.05,
+        )  # fmt: skip
+        config = ExperimentConfig(
+            strategy="full", train=train,
+            model={"encoder": "mobilenetv3_small_050", "weights": "none"},
+        )  # fmt: skip
+        setup = Setup(config, BlobDataset(4, 5), BlobDataset(2, 3, seed=9), torch.device("cpu"))
+        return next(run_loop(setup))
+
+    trained, barely = reference(60), reference(1)
+    assert trained.miou > 50.0 and min(trained.per_class_iou.values()) > 20.0
+    assert barely.miou < 40.0

@@ -15,6 +15,8 @@ from alseg.models import build_model
 from alseg.train import FitRequest, FitResult, fit
 from tests.fakes import BlobDataset
 
+pytestmark = pytest.mark.slow
+
 TRAIN = TrainConfig(epochs=1, min_iterations=3, batch_size=2, channels_last=False)
 # Options that switch every unsupervised term on within three iterations of an untrained model.
 OPTIONS = {

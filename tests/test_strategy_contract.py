@@ -59,7 +59,7 @@ def test_unknown_names_list_what_is_allowed():
         get_strategy("corset")
     with pytest.raises(ConfigError, match="cannot import"):
         get_strategy("no_such_module:thing")
-    with pytest.raises(ConfigError, match="no Strategy named"):
+    with pytest.raises(ConfigError, match="has no .np. .a Strategy"):
         get_strategy("tests.toy_strategy:np")
     check_strategy(FULL)
     with pytest.raises(ConfigError, match="no strategy options"):

@@ -26,11 +26,15 @@ sys.path[:0] = [{str(REPO)!r}, {str(REPO / "src")!r}]
 from tests.study_helpers import register_blobs, tiny_study
 register_blobs()
 from alseg.study.runner import run_study
+
 print("ready", flush=True)
 run_study(tiny_study(), sys.argv[1], device="cpu")
 """
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals (SIGKILL)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals (SIGKILL)"),
+]
 
 
 def start(script: Path, out: Path) -> subprocess.Popen:

@@ -13,6 +13,8 @@ from alseg.study.runner import run_study
 from alseg.study.store import Store
 from tests.study_helpers import blob_setup, register_blobs, tiny_study, without_timings
 
+pytestmark = pytest.mark.slow
+
 ray = pytest.importorskip("ray", reason="the ray executor needs ray (pip install 'alseg[ray]')")
 REPO = Path(__file__).resolve().parents[1]
 

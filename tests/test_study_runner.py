@@ -117,6 +117,7 @@ def test_dry_run_writes_nothing(tmp_path):
 # --- running ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_study_matches_the_loop_and_trains_cycle_zero_once(tmp_path, monkeypatch):
     study = tiny_study(("random", "entropy"), include_full_reference=False)
     outcome = run_study(study, tmp_path, device="cpu")
@@ -146,6 +147,7 @@ def test_study_matches_the_loop_and_trains_cycle_zero_once(tmp_path, monkeypatch
     assert again.executed == 0 and again.failures == []
 
 
+@pytest.mark.slow
 def test_keep_head_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     base = {**TINY_BASE, "train": {**TINY_BASE["train"], "keep_head": True}}
     study = tiny_study(("entropy",), base=base, include_full_reference=False, save_embeddings=False)
@@ -173,6 +175,16 @@ def test_keep_head_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert not (tmp_path / checkpoint).exists()  # dropped once the next cycle is stored
 
 
+@pytest.mark.slow
+def test_a_kernel_bug_fails_one_run_and_the_study_goes_on(tmp_path):
+    study = tiny_study(("random", "tests.toy_strategy:broken_kernel"), include_full_reference=False)
+    outcome = run_study(study, tmp_path, device="cpu")
+    (failure,) = outcome.failures
+    assert failure.error.startswith("ValueError: ") and "embeddings" in failure.error
+    random, broken = expand(study)
+    assert Store(tmp_path).statuses() == {random.key(): "done", broken.key(): "failed"}
+
+
 def test_failing_runs_are_recorded_and_user_errors_stop_the_study(tmp_path):
     def broken(config, device):
         raise RuntimeError(f"no data for {config.strategy}")
@@ -192,6 +204,7 @@ def test_failing_runs_are_recorded_and_user_errors_stop_the_study(tmp_path):
         run_study(study, tmp_path / "b", device="cpu", setup_factory=missing)
 
 
+@pytest.mark.slow
 def test_a_missing_shared_checkpoint_is_trained_again(tmp_path):
     study = tiny_study(
         ("random",), budgets=["20-20@40"], include_full_reference=False, save_embeddings=False

@@ -117,8 +117,8 @@ def test_built_in_trainers_load_on_first_use() -> None:
     [
         ("fixmatch", r"unknown SSL method 'fixmatch'; allowed: <module>:<function>, none, s4gan"),
         ("tests.nowhere:fit", r"trainer 'tests.nowhere:fit': cannot import 'tests.nowhere'"),
-        ("tests.fakes:fit", r"tests.fakes has no function named 'fit'"),
-        ("tests.test_trainer_registry:LABELED", r"no function named 'LABELED'"),
+        ("tests.fakes:fit", r"tests.fakes has no 'fit' \(a function of a FitRequest"),
+        ("tests.test_trainer_registry:LABELED", r"has no 'LABELED'"),
     ],
 )
 def test_unknown_trainers_are_config_errors_naming_the_allowed_ones(name, message) -> None:

@@ -23,3 +23,18 @@ def latest_frames(
     order = view.unlabeled[np.argsort(-view.frames[view.unlabeled], kind="stable")]
     strided = np.concatenate([order[:: options.stride], order])
     return np.asarray(list(dict.fromkeys(strided.tolist()))[:k])
+
+
+@register_strategy(
+    "toy-broken-kernel",
+    title="Broken kernel",
+    family=Family.BATCH,
+    description="calls k-center with embeddings of the wrong shape (a bug, not a user error)",
+    needs={"embedding"},
+)
+def broken_kernel(
+    view: PoolView, k: int, rng: np.random.Generator, options: StrategyOptions
+) -> np.ndarray:
+    from alseg.acquisition.kcenter import kcenter_greedy
+
+    return kcenter_greedy(view.embeddings[:, :, None], view.labeled, k)

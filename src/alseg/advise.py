@@ -53,6 +53,7 @@ from typing import Literal, cast
 
 import numpy as np
 
+from alseg.config import BUDGET_FORMS, BudgetConfig
 from alseg.errors import ConfigError
 from alseg.neighbours import NEAR_DUPLICATE_FRACTION, PAIR_SAMPLE, neighbour_stats, typical_distance
 
@@ -63,8 +64,6 @@ REDUNDANT_THRESHOLD = 0.5
 #: A budget is low when less than this fraction of the pool is labelled at the end (2-2 ends at
 #: 10%, 5-5 at 25%, 10-10 at 50%).
 LOW_BUDGET_MAX_FRACTION = 0.15
-#: Acquisition cycles of an "I-S" budget (SPEC §3: I, I+S, ..., I+4S), to get its final fraction.
-BUDGET_CYCLES = 5
 
 
 @dataclass(frozen=True)
@@ -325,22 +324,13 @@ def budget_regime(budget: str | int | float, pool_size: int | None = None) -> Bu
 
 def _parse_budget_text(text: str, pool_size: int | None) -> float:
     allowed = (
-        'allowed: "I-S" or "I-S-B" in percent (e.g. "2-2", "10-10"), "P%", a fraction in (0, 1] '
-        "or a number of images"
+        f"allowed: {BUDGET_FORMS}, \"P%\", a fraction in (0, 1] or a number of images"
     )
-    if "-" in text:
-        parts = text.split("-")
-        values = [_number(p, text, allowed) for p in parts] if len(parts) in (2, 3) else None
-        if values is None:
-            raise ConfigError(f"bad budget {text!r}; {allowed}")
-        initial, step = values[0], values[1]
-        final = values[2] if len(values) == 3 else initial + (BUDGET_CYCLES - 1) * step
-        if initial <= 0 or step <= 0 or not initial < final <= 100 or final < initial + step:
-            raise ConfigError(
-                f"impossible budget {text!r}: need initial > 0, step > 0 and "
-                "initial + step <= final <= 100 (percent)"
-            )
-        return final / 100.0
+    if any(sign in text for sign in "-+@"):
+        budget = BudgetConfig.parse(text)
+        if budget.absolute is not None and pool_size is None:
+            raise ConfigError(f"budget {text!r} counts images: it needs the pool size")
+        return budget.final_fraction(pool_size or 1)
     if text.endswith("%"):
         percent = _number(text[:-1], text, allowed)
         if not 0 < percent <= 100:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from alseg.acquisition.base import Explanation, Family, PoolView, Strategy, StrategyOptions
 from alseg.acquisition.scorers import need_title
+from alseg.distances import nearest_neighbours, nearest_squared, paired_distances
 
 
 def score_need(needs: frozenset[str]) -> str | None:
@@ -66,16 +66,9 @@ def cover_distances(
     there is none), and the nearest earlier pick (-1 for the first) with its distance."""
     x = embeddings.astype(np.float64)
     chosen = x[picked]
-    to_covered = np.full(len(picked), np.inf)
-    for start in range(0, len(covered), chunk):
-        block = cdist(chosen, x[covered[start : start + chunk]])
-        to_covered = np.minimum(to_covered, block.min(axis=1))
-    nearest = np.full(len(picked), -1, dtype=np.int64)
+    to_covered, _ = nearest_squared(chosen, x, chunk=chunk, reference_rows=covered)
+    _, nearest, _ = nearest_neighbours(chosen, chunk=chunk, earlier_only=True)
     to_earlier = np.full(len(picked), np.inf)
-    for start in range(1, len(picked), chunk):
-        stop = min(start + chunk, len(picked))
-        block = cdist(chosen[start:stop], chosen[:stop])
-        block[np.arange(stop)[None, :] >= np.arange(start, stop)[:, None]] = np.inf
-        nearest[start:stop] = block.argmin(axis=1)
-        to_earlier[start:stop] = block.min(axis=1)
-    return np.minimum(to_covered, to_earlier), nearest, to_earlier
+    has_earlier = nearest >= 0
+    to_earlier[has_earlier] = paired_distances(x, picked[has_earlier], picked[nearest[has_earlier]])
+    return np.minimum(np.sqrt(to_covered), to_earlier), nearest, to_earlier

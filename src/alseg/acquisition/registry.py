@@ -7,7 +7,6 @@ naming a :class:`Strategy` (importing the module registers what it decorates), s
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from alseg.acquisition.base import (
     StrategyOptions,
 )
 from alseg.errors import ConfigError, unknown_name
+from alseg.plugins import import_attribute, missing_attribute
 
 #: Not an acquisition function: train once on the whole pool (the 100% reference).
 FULL = "full"
@@ -88,17 +88,10 @@ def get_strategy(name: str) -> Strategy:
 
 
 def _import_strategy(path: str) -> Strategy:
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"strategy {path!r}: cannot import {module_name!r} ({error})") from None
-    found = getattr(module, attribute, None)
+    found = import_attribute(path, "strategy")
     if not isinstance(found, Strategy):
-        raise ConfigError(
-            f"strategy {path!r}: {module_name} has no Strategy named {attribute!r} "
-            "(decorate a select function with alseg.register_strategy)"
-        )
+        what = "a Strategy: decorate a select function with alseg.register_strategy"
+        raise missing_attribute(path, "strategy", what)
     return found
 
 

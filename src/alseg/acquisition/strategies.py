@@ -11,8 +11,10 @@ from pydantic import Field
 from alseg.acquisition.base import (
     Explanation,
     Family,
+    Needs,
     NoOptions,
     PoolView,
+    Selector,
     Strategy,
     StrategyOptions,
     top_k,
@@ -27,6 +29,18 @@ def _fixed_reason(reason: str):
         return [(None, reason) for _ in picks]
 
     return explain
+
+
+def _ranked_by(needs: Needs) -> Selector:
+    """Single-sample selection: the top k unlabeled images by the strategy's one score."""
+
+    def select(
+        view: PoolView, k: int, rng: np.random.Generator, options: StrategyOptions
+    ) -> np.ndarray:
+        (need,) = needs(options)
+        return top_k(view.scores(need), view.unlabeled, k, rng)
+
+    return select
 
 
 @register_strategy(
@@ -48,13 +62,6 @@ def _entropy_needs(options: EntropyOptions) -> frozenset[str]:
     return frozenset({"entropy" if options.normalize == "none" else f"entropy:{options.normalize}"})
 
 
-def _select_entropy(
-    view: PoolView, k: int, rng: np.random.Generator, options: EntropyOptions
-) -> np.ndarray:
-    (need,) = _entropy_needs(options)
-    return top_k(view.scores(need), view.unlabeled, k, rng)
-
-
 entropy = register_strategy(
     "entropy",
     title="Entropy",
@@ -62,7 +69,7 @@ entropy = register_strategy(
     description="highest mean pixel entropy",
     needs=_entropy_needs,
     options=EntropyOptions,
-)(_select_entropy)
+)(_ranked_by(_entropy_needs))
 entropy_minmax = register_strategy(
     "entropy-minmax",
     title="Entropy (minmax)",
@@ -71,7 +78,7 @@ entropy_minmax = register_strategy(
     needs=_entropy_needs,
     options=EntropyOptions,
     defaults={"normalize": "minmax"},
-)(_select_entropy)
+)(_ranked_by(_entropy_needs))
 
 
 class EqualOptions(StrategyOptions):
@@ -83,13 +90,6 @@ def _equal_needs(options: EqualOptions) -> frozenset[str]:
     return frozenset({"equal" if options.variant == "entropy" else f"equal:{options.variant}"})
 
 
-def _select_equal(
-    view: PoolView, k: int, rng: np.random.Generator, options: EqualOptions
-) -> np.ndarray:
-    (need,) = _equal_needs(options)
-    return top_k(view.scores(need), view.unlabeled, k, rng)
-
-
 equal = register_strategy(
     "equal",
     title="EquAL",
@@ -97,7 +97,7 @@ equal = register_strategy(
     description="EquAL: entropy of the image plus entropy of its flip",
     needs=_equal_needs,
     options=EqualOptions,
-)(_select_equal)
+)(_ranked_by(_equal_needs))
 equal_consistency = register_strategy(
     "equal-consistency",
     title="EquAL (consistency)",
@@ -106,7 +106,7 @@ equal_consistency = register_strategy(
     needs=_equal_needs,
     options=EqualOptions,
     defaults={"variant": "consistency"},
-)(_select_equal)
+)(_ranked_by(_equal_needs))
 
 
 class BaldOptions(StrategyOptions):
@@ -117,7 +117,7 @@ def _bald_needs(options: BaldOptions) -> frozenset[str]:
     return frozenset({f"mc:{options.mc_passes}"})
 
 
-@register_strategy(
+bald = register_strategy(
     "bald",
     title="BALD",
     family=Family.SINGLE,
@@ -125,9 +125,7 @@ def _bald_needs(options: BaldOptions) -> frozenset[str]:
     needs=_bald_needs,
     options=BaldOptions,
     head_dropout=0.5,
-)
-def bald(view: PoolView, k: int, rng: np.random.Generator, options: BaldOptions) -> np.ndarray:
-    return top_k(view.scores(f"mc:{options.mc_passes}"), view.unlabeled, k, rng)
+)(_ranked_by(_bald_needs))
 
 
 def _explain_coreset(

@@ -7,7 +7,6 @@ can name a dataset alseg does not ship. Built-in datasets load on first use.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 from alseg.data.base import SegDataset
 from alseg.errors import ConfigError, unknown_name
+from alseg.plugins import import_attribute, missing_attribute
 
 DatasetFactory = Callable[..., SegDataset]
 F = TypeVar("F", bound=DatasetFactory)
@@ -82,15 +82,8 @@ def _factory(name: str) -> DatasetFactory:
 
 
 def _import_factory(path: str) -> DatasetFactory:
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"dataset {path!r}: cannot import {module_name!r} ({error})") from None
-    factory = getattr(module, attribute, None)
+    factory = import_attribute(path, "dataset")
     if not callable(factory):
-        raise ConfigError(
-            f"dataset {path!r}: {module_name} has no factory named {attribute!r} "
-            "(a function of split, root and options returning a SegDataset)"
-        )
+        what = "a function of split, root and options returning a SegDataset"
+        raise missing_attribute(path, "dataset", what)
     return factory

@@ -8,11 +8,11 @@ trainer alseg does not ship. The built-ins import torch-heavy modules: they load
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alseg.errors import ConfigError, unknown_name
+from alseg.errors import unknown_name
+from alseg.plugins import import_attribute, missing_attribute
 from alseg.train.request import FitRequest, FitResult, TrainFunction
 from alseg.train.ssl.params import Params, validate
 
@@ -89,17 +89,9 @@ def fit(request: FitRequest) -> FitResult:
 
 
 def _import_trainer(path: str) -> Trainer:
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"trainer {path!r}: cannot import {module_name!r} ({error})") from None
-    found = getattr(module, attribute, None)
+    found = import_attribute(path, "trainer")
     if isinstance(found, Trainer):
         return found
     if not callable(found):
-        raise ConfigError(
-            f"trainer {path!r}: {module_name} has no function named {attribute!r} "
-            "(a function of a FitRequest returning a FitResult)"
-        )
+        raise missing_attribute(path, "trainer", "a function of a FitRequest returning a FitResult")
     return Trainer(path, found)
