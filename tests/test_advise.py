@@ -351,16 +351,17 @@ def test_recommend_rejects_unknown_values(regime, budget, ssl):
         ("3-3", None, 0.15, "high"),  # the threshold itself is high
         ("2-2@14", None, 0.14, "low"),
         ("10-10@30", None, 0.30, "high"),
-        ("1000+1000x3", 40135, 3000 / 40135, "low"),
+        ("1000+1000x3", 40135, 3000 / 40135, "high"),
         ("12%", None, 0.12, "low"),
         ("0.2", None, 0.2, "high"),
         (0.1, None, 0.1, "low"),
         (264, 2640, 0.1, "low"),
         ("1320", 2640, 0.5, "high"),
-        (3000, 40135, 3000 / 40135, "low"),
+        (3000, 40135, 3000 / 40135, "high"),  # A2D2-3K: high by its image count
     ],
 )
 def test_budget_regime(budget, pool_size, fraction, regime):
+    """Including the paper's cases: see test_the_papers_budgets_fall_in_its_regimes too."""
     assert final_labeled_fraction(budget, pool_size) == pytest.approx(fraction)
     assert budget_regime(budget, pool_size) == regime
 
@@ -414,3 +415,19 @@ def test_advise_without_metadata_and_with_bad_budget():
     assert "Recommendation: Random " in text and "time:" not in text
     with pytest.raises(ConfigError):
         advise(report, "2-2", ssl=False)
+
+
+@pytest.mark.parametrize(
+    ("budget", "pool_size", "regime"),
+    [
+        ("2-2@10", 2640, "low"),  # A2D2 pools, 264 images
+        ("5-5@25", 2640, "high"),  # 660 images, 25%
+        ("10-10@50", 2640, "high"),
+        ("2-2@10", 10582, "low"),  # VOC-aug: 1,058 images, 10%
+        ("2-2@10", 2975, "low"),  # Cityscapes
+        ("10-10@50", 2975, "high"),
+        ("1000+1000x3", 40135, "high"),  # A2D2-3K matches the high-budget Batch-SSL cell
+    ],
+)
+def test_the_papers_budgets_fall_in_its_regimes(budget, pool_size, regime):
+    assert budget_regime(budget, pool_size) == regime

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 from alseg.acquisition.batch import (
@@ -11,7 +9,6 @@ from alseg.acquisition.batch import (
     every_nth,
     kmeans,
     typiclust,
-    uniform_in_time,
 )
 
 BLOB_CENTERS = np.array([[0, 0], [20, 0], [0, 20], [20, 20], [40, 40], [-20, 10]], dtype=float)
@@ -115,35 +112,6 @@ def test_diverse_entropy_fills_empty_clusters_with_distinct_picks() -> None:
         diverse_entropy(points, scores, np.arange(10), 11, np.random.default_rng(0))
     with pytest.raises(ValueError, match="scores"):
         diverse_entropy(points, scores[:5], np.arange(10), 2, np.random.default_rng(0))
-
-
-def test_uniform_in_time_hand_example() -> None:
-    sequences = ["a"] * 10 + ["b"] * 5
-    frames = list(range(9, -1, -1)) + list(range(5))  # sequence a is stored backwards
-    # a: 2 of 10 at positions 2 and 7 (frames 2, 7 -> rows 7, 2); b: 1 of 5 at position 2 (row 12)
-    assert uniform_in_time(sequences, frames, np.arange(15), 3).tolist() == [7, 2, 12]
-    # largest remainder: 4·10/15 = 2.67 -> 3, 4·5/15 = 1.33 -> 1; a: positions 10/6, 30/6, 50/6
-    assert uniform_in_time(sequences, frames, np.arange(15), 4).tolist() == [8, 4, 1, 12]
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    counts=st.lists(st.integers(1, 30), min_size=1, max_size=5),
-    data=st.data(),
-)
-def test_uniform_in_time_allocates_proportionally(counts: list[int], data: st.DataObject) -> None:
-    sequences = np.repeat([f"s{i}" for i in range(len(counts))], counts)
-    frames = np.concatenate([np.arange(c) * 3 for c in counts])
-    total = len(sequences)
-    k = data.draw(st.integers(0, total))
-    picks = uniform_in_time(sequences, frames, np.arange(total), k)
-    assert len(set(picks.tolist())) == k
-    for i, c in enumerate(counts):
-        taken = np.sort(frames[picks[sequences[picks] == f"s{i}"]] // 3)
-        assert abs(len(taken) - k * c / total) < 1
-        if len(taken) > 1:
-            gaps = np.diff(taken)
-            assert gaps.max() - gaps.min() <= 1  # evenly spaced in time
 
 
 def test_every_nth_takes_every_fifth_frame_per_sequence() -> None:

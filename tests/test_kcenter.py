@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alseg.acquisition import kcenter
 from alseg.acquisition.kcenter import _greedy_picks, kcenter_greedy
 
 
@@ -138,3 +140,133 @@ def test_cuda_matches_cpu_on_integer_points() -> None:
     )
     on_device = torch.from_numpy(points).cuda()
     assert kcenter_greedy(on_device, labeled, 200).tolist() == on_cpu.tolist()
+
+
+def oracle_greedy(points: np.ndarray, labeled: np.ndarray, k: int) -> list[int]:
+    """SPEC §2 in float64 with direct differences: exact duplicates are at exactly 0."""
+    x = np.asarray(points, dtype=np.float64)
+    d2 = np.full(len(x), np.inf)
+    for c in labeled:
+        d2 = np.minimum(d2, ((x - x[c]) ** 2).sum(1))
+    eligible = np.ones(len(x), dtype=bool)
+    eligible[labeled] = False
+    picks = []
+    for _ in range(k):
+        pick = int(np.argmax(np.where(eligible, d2, -np.inf)))  # first index on ties
+        picks.append(pick)
+        eligible[pick] = False
+        d2 = np.minimum(d2, ((x - x[pick]) ** 2).sum(1))
+    return picks
+
+
+def video_like(
+    drives: int, frames: int, dim: int, step: float, seed: int, jitter: float = 1e-3
+) -> np.ndarray:
+    """Drives far apart (|x|² ~ 590), each a slow random walk over its frames plus jitter."""
+    rng = np.random.default_rng(seed)
+    start = rng.normal(0.0, math.sqrt(590 / dim), size=(drives, 1, dim))
+    walk = np.cumsum(rng.normal(0.0, step, size=(drives, frames, dim)), axis=1)
+    x = start + walk + rng.normal(0.0, jitter, size=(drives, frames, dim))
+    return x.reshape(drives * frames, dim).astype(np.float32)
+
+
+def assert_all_paths_match_oracle(
+    points: np.ndarray, labeled: np.ndarray, k: int, chunk_size: int, block_elements: int
+) -> None:
+    expected = oracle_greedy(points, labeled, k)
+    with mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements):
+        for prune in (True, False):
+            got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size, prune=prune)
+            assert got.tolist() == expected, f"prune={prune}"
+        # the torch loop (used on accelerators), run here on CPU tensors
+        tensor = torch.from_numpy(points)
+        assert _greedy_picks(tensor, labeled, k, chunk_size).tolist() == expected
+
+
+@st.composite
+def labeled_and_k(draw: st.DrawFn, n: int) -> tuple[np.ndarray, int]:
+    labeled = sorted(draw(st.sets(st.integers(0, n - 1), max_size=n - 1)))
+    available = n - len(labeled)
+    k = draw(st.one_of(st.just(available), st.integers(0, available)))
+    return np.array(labeled, dtype=np.int64), k
+
+
+@st.composite
+def random_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    n, dim = draw(st.integers(1, 40)), draw(st.integers(1, 24))
+    scale = draw(st.sampled_from([1e-3, 1.0, 100.0]))
+    shift = draw(st.sampled_from([0.0, 10.0, 1000.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    points = (rng.normal(shift, scale, size=(n, dim))).astype(np.float32)
+    return points, *draw(labeled_and_k(n))
+
+
+@st.composite
+def duplicate_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    """A few distinct rows (grid or random), each repeated many times."""
+    n, dim, distinct = draw(st.integers(1, 40)), draw(st.integers(1, 8)), draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        base = rng.integers(0, 3, size=(distinct, dim)).astype(np.float32)
+    else:
+        base = rng.normal(20.0, 1.0, size=(distinct, dim)).astype(np.float32)
+    points = base[rng.integers(0, distinct, size=n)]
+    return points, *draw(labeled_and_k(n))
+
+
+@st.composite
+def video_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    drives, frames = draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    dim = draw(st.sampled_from([4, 16, 64]))
+    step = draw(st.sampled_from([0.0, 1e-3, 1e-2, 0.05]))
+    points = video_like(drives, frames, dim, step, draw(st.integers(0, 2**32 - 1)))
+    return points, *draw(labeled_and_k(len(points)))
+
+
+chunking = {"chunk_size": st.integers(1, 9), "block_elements": st.sampled_from([1, 16, 1 << 22])}
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=random_problems(), **chunking)
+def test_random_points_match_float64_oracle(
+    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+) -> None:
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=duplicate_problems(), **chunking)
+def test_duplicate_heavy_points_match_float64_oracle(
+    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+) -> None:
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+
+
+@settings(max_examples=100, deadline=None)
+@given(problem=video_problems(), **chunking)
+def test_video_like_near_duplicates_match_float64_oracle(
+    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+) -> None:
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+
+
+def test_video_like_picks_are_exact_and_pruning_reads_a_fraction_of_the_rows() -> None:
+    # the issue's case: jitter 1e-3 on |x|² ~ 590, where ‖x‖² − 2x·c + ‖c‖² in float32 diverged
+    points = video_like(drives=20, frames=100, dim=256, step=1e-3, seed=0)
+    labeled = np.unique(np.random.default_rng(1).choice(len(points), 20, replace=False))
+    stats: dict[str, int] = {}
+    picks = _greedy_picks(points, labeled, 150, 1024, stats=stats)
+    assert picks.tolist() == oracle_greedy(points, labeled, 150)
+    assert stats["full_passes"] == 0
+    assert stats["rows_read"] < 0.2 * len(points) * 149
+
+
+def test_random_points_fall_back_to_full_passes_and_retry_pruning_rarely() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(2000, 32)).astype(np.float32)
+    labeled = rng.choice(2000, size=200, replace=False)
+    stats: dict[str, int] = {}
+    picks = _greedy_picks(points, np.unique(labeled), 300, 1024, stats=stats)
+    assert picks.tolist() == oracle_greedy(points, labeled, 300)
+    assert stats["full_passes"] >= 280
+    assert stats["rows_read"] < 1.05 * 2000 * 299

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from alseg.acquisition.registry import list_strategies
+from alseg.acquisition.registry import get_strategy, list_strategies
 from alseg.config import BudgetConfig, ExperimentConfig, TrainConfig
 from alseg.loop import LoopHooks, LoopState, Setup, initial_set, run_loop, summarize
 from tests.fakes import BlobDataset
@@ -117,12 +117,14 @@ def test_resuming_from_a_state_repeats_the_remaining_cycles_exactly():
 @pytest.mark.parametrize("name", list_strategies())
 def test_every_registered_strategy_runs_in_the_loop(name):
     setup = tiny_setup(name, strategy_options=FAST_OPTIONS.get(name, {}))
+    setup.pool = BlobDataset(4, 10)  # every 5th frame (uniform5-entropy) leaves 8
     setup.config = setup.config.model_copy(
-        update={"budget": BudgetConfig(initial=20, step=20, until=40)}
+        update={"budget": BudgetConfig(initial=10, step=10, until=20)}
     )
     results = list(run_loop(setup))
-    assert [r.labeled for r in results] == [4, 8]
-    assert len(set(results[1].added) | set(results[0].added)) == 8
+    one_shot = get_strategy(name).one_shot
+    assert [r.labeled for r in results] == ([8] if one_shot else [4, 8])
+    assert len(set().union(*(r.added for r in results))) == 8
 
 
 @pytest.mark.slow
@@ -145,3 +147,28 @@ def test_a_trained_model_clears_the_learnability_floor():
     trained, barely = reference(60), reference(1)
     assert trained.miou > 50.0 and min(trained.per_class_iou.values()) > 20.0
     assert barely.miou < 40.0
+
+
+@pytest.mark.slow
+def test_uniform5_entropy_stays_in_its_subset_from_the_initial_set_on():
+    """The paper subsamples every 5th frame once, then runs Entropy on that subset."""
+    setup = tiny_setup("uniform5-entropy")
+    setup.pool = BlobDataset(2, 25)  # 2 sequences of 25 frames: a subset of 10
+    setup.config = setup.config.model_copy(
+        update={"budget": BudgetConfig(initial=4, step=4, until=12)}
+    )
+    results = list(run_loop(setup))
+    chosen = [i for r in results for i in r.added]
+    assert [r.labeled for r in results] == [2, 4, 6]
+    assert all(setup.pool.meta(i).frame % 5 == 0 for i in chosen)
+    random = next(run_loop(tiny_setup("random")))
+    assert results[0].added != random.added  # its own initial set
+
+
+@pytest.mark.slow
+def test_one_shot_uniform_labels_the_whole_budget_in_one_cycle():
+    setup = tiny_setup("uniform-oneshot")
+    (result,) = run_loop(setup)
+    assert result.cycle == 0 and result.labeled == 12 and result.acquired == []
+    frames = sorted(setup.pool.meta(i).frame for i in result.added)
+    assert frames == [0] * 4 + [2] * 4 + [4] * 4  # frames 0, 2, 4 of each of the 4 drives

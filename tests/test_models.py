@@ -72,3 +72,16 @@ def test_parameter_groups_partition_the_model():
     head = {id(p) for p in model.head_parameters()}
     assert backbone.isdisjoint(head)
     assert backbone | head == {id(p) for p in model.parameters()}
+
+
+def _aspp_dilations(model) -> list[int]:
+    branches = model.net.decoder.aspp[0].convs[1:4]  # the three atrous branches (separable)
+    return [branch[0][0].dilation[0] for branch in branches]
+
+
+@pytest.mark.parametrize(("output_stride", "rates"), [(16, [6, 12, 18]), (8, [12, 24, 36])])
+def test_aspp_rates_follow_the_output_stride(output_stride, rates):
+    model = build_model(3, weights="none", output_stride=output_stride)
+    assert _aspp_dilations(model) == rates
+    for branch in model.net.decoder.aspp[0].convs[1:4]:
+        assert branch[0][0].padding[0] == branch[0][0].dilation[0]  # keeps the map size

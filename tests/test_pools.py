@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from alseg.data.base import FrameMeta, Sample, SegDataset
+from alseg.data.frames import parse_frame_path
 from alseg.data.pools import (
     AUG_CROP_SIDE,
     AUG_DUPLICATES,
@@ -182,8 +184,8 @@ def test_pool_aug_jitter_on_a_flat_image():
 def test_read_pool_list_quirks(tmp_path):
     path = tmp_path / "lab_images_100.txt"
     path.write_text("a/x_1.png\nb/y_2.png\n\nc/z_3.png\n  \nb/y_2.png\na/x_1.png")
-    assert read_pool_list(path) == ["a/x_1.png", "b/y_2.png", "c/z_3.png"]
-    assert len(read_pool_list(path, dedupe=False)) == 5
+    assert read_pool_list(path, dedupe=True) == ["a/x_1.png", "b/y_2.png", "c/z_3.png"]
+    assert len(read_pool_list(path)) == 5
     with pytest.raises(DataError, match="not found"):
         read_pool_list(tmp_path / "missing.txt")
     (tmp_path / "empty.txt").write_text("\n\n")
@@ -211,7 +213,9 @@ def test_pool_from_list_matches_suffixes_and_groups_runs(tmp_path):
         pool_from_list(ds, ["../seq0/img/seq0_000103.png"])
     list_file = tmp_path / "pool.txt"
     list_file.write_text("\n".join(names[:3] + names[:1]))
-    assert len(build_pool(ds, f"list:{list_file}", None, seed=0)) == 3
+    assert len(build_pool(ds, f"list:{list_file}", None, seed=0, dedupe=True)) == 3
+    copies = build_pool(ds, f"list:{list_file}", 4, seed=0)  # the paper's code: every line
+    assert copies.meta(3).path == copies.meta(0).path and copies.meta(3).group == groups[0]
     with pytest.raises(ConfigError, match="pool size 5 differs"):
         build_pool(ds, f"list:{list_file}", 5, seed=0)
     with pytest.raises(DataError):
@@ -227,3 +231,39 @@ def test_pool_dataset_view():
     assert np.array_equal(pool[1].mask, ds[0].mask)
     with pytest.raises(ValueError):
         PoolDataset(ds, [PoolEntry(5)])
+
+
+class ListedFrames(SegDataset):
+    """Metadata-only dataset of the frames a list names (the official lists' A2D2 paths)."""
+
+    name = "listed"
+    class_names = ("a",)
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def meta(self, index: int) -> FrameMeta:
+        sequence, frame = parse_frame_path(self.paths[index])
+        return FrameMeta(sequence, frame, "root/" + self.paths[index])
+
+    def load(self, index: int) -> Sample:
+        raise AssertionError("pools are built from metadata")
+
+
+OFFICIAL_LISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "a2d2_pools"
+
+
+@pytest.mark.skipif(not OFFICIAL_LISTS.is_dir(), reason="../shared/data/a2d2_pools is absent")
+@pytest.mark.parametrize(("x", "lines"), [(0, 2640), (5, 2640), (11, 2640), (21, 2680)])
+def test_official_lists_give_the_papers_pool_sizes(x, lines):
+    path = OFFICIAL_LISTS / f"pool_{x}f" / "lab_images_100.txt"
+    unique = read_pool_list(path, dedupe=True)
+    frames = ListedFrames(unique)
+    pool = build_pool(frames, f"list:{path}", lines, seed=0)  # the paper's code: every line
+    assert len(pool) == lines
+    deduped = build_pool(frames, f"list:{path}", None, seed=0, dedupe=True)
+    assert len(deduped) == len(unique) == len(set(read_pool_list(path)))
+    assert x > 0 or len(unique) == 2640  # only the Xf lists repeat their first block

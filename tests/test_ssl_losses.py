@@ -42,6 +42,7 @@ from alseg.train.ssl.u2pl import (
     negative_masks,
     percentile,
     reliable_mask,
+    unsupervised_loss,
 )
 from alseg.train.ssl.unimatch import perturbed_features, pseudo_label_loss
 from tests.fakes import BlobDataset
@@ -410,3 +411,15 @@ def test_params_are_frozen() -> None:
     params = validate(UniMatchParams, {})
     with pytest.raises(ValidationError):
         params.confidence = 0.5  # type: ignore[misc]
+
+
+def test_u2pl_unsupervised_loss_uses_the_originals_normalisation():
+    """Mean CE over the kept pixels x (all pixels / kept pixels), checked by hand."""
+    logits = torch.zeros(1, 2, 1, 4)
+    logits[0, 0, 0] = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    labels = torch.tensor([[[0, 0, 1, 255]]])
+    kept = torch.tensor([[[True, True, False, False]]])
+    per_pixel = [math.log(2.0), math.log(1 + math.exp(-1.0))]  # CE of class 0 at pixels 0, 1
+    expected = sum(per_pixel) / 2 * (4 / 2)
+    assert unsupervised_loss(logits, labels, kept).item() == pytest.approx(expected)
+    assert unsupervised_loss(logits, labels, torch.zeros_like(kept)).item() == 0.0

@@ -126,3 +126,18 @@ def test_without_unlabeled_images_training_is_supervised(runs, method: str) -> N
     result, state, _ = _train(method, SubsetDataset(POOL, []))
     assert _same(state, runs[("none", "pool")][1])
     assert result.losses == runs[("none", "pool")][0].losses
+
+
+def test_u2pl_hands_back_its_ema_teacher_unless_asked_for_the_student():
+    torch.set_num_threads(1)
+
+    def trained(evaluate_teacher: bool):
+        torch.manual_seed(123)
+        model = build_model(3, weights="none")
+        options = {**OPTIONS["u2pl"], "evaluate_teacher": evaluate_teacher, "ema_decay": 0.9}
+        ssl = SSLConfig(method="u2pl", options=options)
+        fit(FitRequest(model, LABELED, UNLABELED, TRAIN, ssl, torch.device("cpu"), 0))
+        return model.state_dict()
+
+    teacher, student = trained(True), trained(False)
+    assert not _same(teacher, student)  # the EMA of the student's steps is not the student

@@ -136,7 +136,7 @@ def test_official_lists_dedupe_keeps_the_initial_block_first():
     for x, block in ((5, 264), (11, 264), (21, 268)):
         path = OFFICIAL_POOLS / f"pool_{x}f" / "lab_images_100.txt"
         lines = read_pool_list(path, dedupe=False)
-        unique = read_pool_list(path)
+        unique = read_pool_list(path, dedupe=True)
         assert unique[:block] == lines[:block]
         assert len(set(lines[block:])) == len(lines) - block  # repeats only from the first block
         assert set(unique) == set(lines)

@@ -45,6 +45,9 @@ class PoolConfig(Strict):
     kind: str = "11f"  # all | random | 0f | <X>f | aug | list:FILE
     size: int | None = 400
     seed: int = 0
+    #: list pools: False keeps every line, a repeated line being a second copy of its image (the
+    #: paper's code: N = 2,640 for every official list); True keeps each frame once.
+    dedupe: bool = False
 
     @field_validator("size")
     @classmethod
@@ -60,6 +63,9 @@ class ModelConfig(Strict):
     output_stride: Literal[8, 16] = 16
     aspp_dropout: float = 0.1
     head_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # BALD uses 0.5 (MC dropout)
+    # local file of the encoder's ImageNet weights: required for wrn38 (wider_resnet38.pth.tar);
+    # for a timm model its state dict, instead of the hub (see alseg.models.pretrained)
+    weights_path: str | None = None
 
 
 class TrainConfig(Strict):

@@ -252,6 +252,91 @@ def paired_distances(
     return distances
 
 
+def float64_squared_norms(x: Matrix, chunk: int = DEFAULT_CHUNK) -> Matrix:
+    """‖row‖² of every row of ``x`` summed in float64, ``chunk`` rows at a time."""
+    _check_chunk(chunk)
+    norms = _filled(x, x.shape[0], 0.0, float64=True)
+    for start in range(0, x.shape[0], chunk):
+        rows = _as_float64(x[start : start + chunk])
+        norms[start : start + chunk] = (rows * rows).sum(1)
+    return norms
+
+
+def exact_squared_to_row(
+    x: Matrix, row: int, rows: Matrix | None = None, chunk: int = DEFAULT_CHUNK
+) -> Matrix:
+    """‖x_i − x_row‖² in float64 from direct differences, for ``rows`` (all rows when None).
+
+    Differences of float32 entries are exact in float64 and each value depends only on the two
+    rows, so exact duplicates give exactly 0 and equal inputs give equal outputs, whatever the
+    chunking (the reference for greedy k-center's ties).
+    """
+    _check_chunk(chunk)
+    count = x.shape[0] if rows is None else len(rows)
+    point = _as_float64(x[row])
+    out = _filled(x, count, 0.0, float64=True)
+    for start in range(0, count, chunk):
+        picked = slice(start, start + chunk) if rows is None else rows[start : start + chunk]
+        out[start : start + chunk] = _squared_row_sums(_as_float64(x[picked]) - point)
+    return out
+
+
+def exact_squared_pairs(
+    x: Matrix, first: Matrix, second: Matrix, chunk: int = PAIR_CHUNK
+) -> Matrix:
+    """‖x[first[i]] − x[second[i]]‖² in float64 from direct differences (as
+    :func:`exact_squared_to_row`), ``chunk`` pairs at a time."""
+    if len(first) != len(second):
+        raise ValueError(f"{len(first)} first rows for {len(second)} second rows")
+    _check_chunk(chunk)
+    out = _filled(x, len(first), 0.0, float64=True)
+    for start in range(0, len(first), chunk):
+        stop = start + chunk
+        out[start:stop] = _squared_row_sums(
+            _as_float64(x[first[start:stop]]) - _as_float64(x[second[start:stop]])
+        )
+    return out
+
+
+def dot_error_factor(x: Matrix) -> float:
+    """A factor g with |fl(a·b) − a·b| <= g·‖a‖·‖b‖ for products of rows of ``x`` computed in
+    its precision (BLAS, any summation order, FMA or not), with room for four more roundings.
+
+    The classic bound γ_n = n·u/(1 − n·u) for a length-n dot product, n = D + 4, u the unit
+    roundoff of the dtype; torch float32 products that may run in TF32 or bfloat16 (per
+    ``torch.backends`` settings) add the input rounding, taken as bfloat16's.
+    """
+    double = x.dtype in (np.float64, torch.float64)
+    unit = 2.0**-53 if double else 2.0**-24
+    n = x.shape[1] + 4
+    gamma = n * unit / (1 - n * unit)
+    if isinstance(x, torch.Tensor) and not double and not _ieee_float32_matmul():
+        gamma += 2 * 2.0**-8 + 2.0**-16
+    return gamma + 2.0**-40
+
+
+def _ieee_float32_matmul() -> bool:
+    """Whether torch runs float32 matrix products in float32 (no TF32/bfloat16 shortcuts)."""
+    matmul = torch.backends.cuda.matmul
+    return (
+        torch.get_float32_matmul_precision() == "highest"
+        and not matmul.allow_tf32
+        and getattr(matmul, "fp32_precision", "none") in ("none", "ieee")
+    )
+
+
+def _as_float64(a: Matrix) -> Matrix:
+    return a.double() if isinstance(a, torch.Tensor) else a.astype(np.float64)
+
+
+def _squared_row_sums(differences: Matrix) -> Matrix:
+    """Row sums of squares, squaring in place (same expression as an oracle's
+    ``((a - b) ** 2).sum(1)``, so results agree bit for bit)."""
+    if isinstance(differences, torch.Tensor):
+        return differences.square_().sum(1)
+    return np.square(differences, out=differences).sum(1)
+
+
 def _squared_block(rows: Matrix, refs: Matrix, rows_sq: Matrix, refs_sq: Matrix) -> Matrix:
     block = rows @ refs.T
     block *= -2
@@ -303,12 +388,14 @@ def _hide_on_and_below_diagonal(block: Matrix) -> None:
         block[np.tri(size, dtype=bool)] = np.inf
 
 
-def _filled(like: Matrix, n: int, value: float, *, integer: bool = False) -> Matrix:
+def _filled(
+    like: Matrix, n: int, value: float, *, integer: bool = False, float64: bool = False
+) -> Matrix:
+    """A length-n array of ``value`` where ``like`` lives: int64, float64 or ``like``'s dtype."""
     if isinstance(like, torch.Tensor):
-        return torch.full(
-            (n,), value, dtype=torch.int64 if integer else like.dtype, device=like.device
-        )
-    return np.full(n, value, dtype=np.int64 if integer else like.dtype)
+        dtype = torch.int64 if integer else torch.float64 if float64 else like.dtype
+        return torch.full((n,), value, dtype=dtype, device=like.device)
+    return np.full(n, value, dtype=np.int64 if integer else np.float64 if float64 else like.dtype)
 
 
 def _like(like: Matrix, values: np.ndarray) -> Matrix:

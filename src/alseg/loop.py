@@ -26,9 +26,10 @@ from alseg.cycle import CycleResult, Evaluation
 from alseg.data.base import SegDataset, SubsetDataset
 from alseg.data.registry import create_dataset
 from alseg.diagnostics import selection_diagnostics
+from alseg.errors import ConfigError
 from alseg.evaluate import evaluate
 from alseg.labels import method_label
-from alseg.metrics import auc_at_budget
+from alseg.metrics import auc_at_budget, default_m, step_index
 from alseg.models import SegmentationModel, build_model
 from alseg.seeds import MODEL_INIT, TRAINING, cycle_seed
 from alseg.train import FitRequest, fit
@@ -67,6 +68,8 @@ class ExperimentResult:
     miou_at_budget: float
     auc_at_budget: float
     budget: str
+    m: float  # the budget step of mIoU@M (percent of the pool, or images for N+MxC budgets)
+    miou_at_m: float
     ssl: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,15 +133,19 @@ def make_setup(config: ExperimentConfig, device: torch.device) -> Setup:
     options = dataset_options(config)
     train = create_dataset(config.data.name, "train", config.data.root, **options)
     val = create_dataset(config.data.name, "val", config.data.root, **options)
-    pool = build_pool(train, config.pool.kind, config.pool.size, config.pool.seed)
+    pool = build_pool(
+        train, config.pool.kind, config.pool.size, config.pool.seed, config.pool.dedupe
+    )
     return Setup(config, pool, val, device)
 
 
 def schedule(config: ExperimentConfig, pool_size: int) -> list[tuple[float, int]]:
-    """(nominal fraction, labeled count) per cycle; the 100% reference is one cycle of all."""
+    """(nominal fraction, labeled count) per cycle; the 100% reference is one cycle of all, a
+    one-shot strategy one cycle at the final budget."""
     if config.strategy == FULL:
         return [(1.0, pool_size)]
-    return config.budget.schedule(pool_size)
+    steps = config.budget.schedule(pool_size)
+    return steps[-1:] if get_strategy(config.strategy).one_shot else steps
 
 
 def initial_set(pool_size: int, count: int, seed: int) -> np.ndarray:
@@ -146,11 +153,36 @@ def initial_set(pool_size: int, count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(pool_size)[:count]
 
 
-def initial_state(config: ExperimentConfig, pool_size: int) -> LoopState:
+def initial_state(config: ExperimentConfig, pool: SegDataset) -> LoopState:
+    """Cycle 0: the seeded random initial set (the whole pool for the 100% reference; drawn from
+    the strategy's subset, or picked by a one-shot strategy, where it has one)."""
+    n = len(pool)
     if config.strategy == FULL:
-        labeled = np.arange(pool_size)
+        labeled = np.arange(n)
+        return LoopState(0, labeled, labeled.copy())
+    count = schedule(config, n)[0][1]
+    strategy = get_strategy(config.strategy)
+    if strategy.one_shot:
+        nothing = np.asarray([], dtype=np.int64)
+        selection = select_next(
+            None, pool, nothing, count, strategy, seed=config.seed, options=config.strategy_options
+        )
+        labeled = selection.picks
+    elif strategy.subset is not None:
+        metas = [pool.meta(i) for i in range(n)]
+        options = strategy.parse_options(config.strategy_options)
+        subset = strategy.subset(
+            [m.sequence for m in metas], np.asarray([m.frame for m in metas]), options
+        )
+        final = schedule(config, n)[-1][1]
+        if final > len(subset):
+            raise ConfigError(
+                f"budget {config.budget.label()} needs {final} images but strategy "
+                f"{strategy.name!r} keeps {len(subset)} of the pool's {n}"
+            )
+        labeled = np.asarray(subset)[initial_set(len(subset), count, config.seed)]
     else:
-        labeled = initial_set(pool_size, schedule(config, pool_size)[0][1], config.seed)
+        labeled = initial_set(n, count, config.seed)
     return LoopState(0, labeled, labeled.copy())
 
 
@@ -172,6 +204,7 @@ def fresh_model(
         head_dropout=head_dropout(config),
         output_stride=m.output_stride,
         aspp_dropout=m.aspp_dropout,
+        weights_path=m.weights_path,
     )
 
 
@@ -187,7 +220,7 @@ def run_loop(
     config = setup.config
     n = len(setup.pool)
     steps = schedule(config, n)
-    state = state or initial_state(config, n)
+    state = state or initial_state(config, setup.pool)
     for cycle in range(state.cycle, len(steps)):
         current = state
         trained = hooks.trained_cycle(
@@ -306,16 +339,24 @@ def _frame_id(pool: SegDataset, index: int) -> str:
     return f"{meta.sequence}/{meta.frame}"
 
 
-def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
-    """mIoU@B (last cycle) and AUC@B (trapezoid over the nominal fractions I..B)."""
+def summarize(
+    setup: Setup, cycles: list[CycleResult], miou_at: float | None = None
+) -> ExperimentResult:
+    """mIoU@B (last cycle), AUC@B (trapezoid over the nominal fractions I..B) and mIoU@M at the
+    budget step ``miou_at`` (default I + 2S, the paper's pairing; ConfigError if not a step).
+    The 100% reference's mIoU@M is its one mIoU."""
     config = setup.config
     last = cycles[-1]
+    m = default_m(config.budget) if miou_at is None else miou_at
+    index = step_index(config.budget, m)  # checks m for the 100% reference too
     if config.strategy == FULL:
         budget = config.budget
         span = (budget.until - budget.initial) / 100 if budget.absolute is None else 0.0
         auc = last.miou * span
+        miou_at_m = last.miou
     else:
         auc = auc_at_budget([c.nominal_fraction for c in cycles], [c.miou for c in cycles])
+        miou_at_m = cycles[index].miou
     return ExperimentResult(
         config=config.model_dump(mode="json"),
         strategy=config.strategy,
@@ -326,4 +367,6 @@ def summarize(setup: Setup, cycles: list[CycleResult]) -> ExperimentResult:
         miou_at_budget=last.miou,
         auc_at_budget=auc,
         budget=config.budget.label(),
+        m=m,
+        miou_at_m=miou_at_m,
     )

@@ -1,12 +1,22 @@
-"""Segmentation metrics: confusion matrix, IoU, mIoU and the area under the budget curve."""
+"""Segmentation metrics: confusion matrix, IoU, mIoU, the area under the budget curve and the
+budget step M of mIoU@M."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
+
+from alseg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alseg.config import BudgetConfig
+
+#: The paper pairs AUC@B with mIoU@M at M = I + 2S, the third budget step of the same run
+#: (10-10: mIoU@30 with AUC@50; 5-5: mIoU@15 with AUC@25; 2-2: mIoU@6 with AUC@10).
+PAIRED_STEP = 2
 
 
 class ConfusionMatrix:
@@ -66,3 +76,31 @@ def auc_at_budget(fractions: Sequence[float], mious: Sequence[float]) -> float:
     if np.any(np.diff(x) < 0):
         raise ValueError(f"labeled fractions must not decrease, got {x.tolist()}")
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+
+
+def budget_steps(budget: BudgetConfig) -> list[float]:
+    """The labeled amounts of a budget, in its unit: percent of the pool (I, I+S, ..., B) or, for
+    an absolute budget, images (N, N+M, ...)."""
+    if budget.absolute is not None:
+        first, step, cycles = budget.absolute
+        return [float(first + c * step) for c in range(cycles)]
+    return [budget.initial + c * budget.step for c in range(budget.cycles)]
+
+
+def default_m(budget: BudgetConfig) -> float:
+    """M of mIoU@M by default: I + 2S (the last step of a shorter budget); the last step of an
+    absolute budget."""
+    steps = budget_steps(budget)
+    return steps[-1] if budget.absolute is not None else steps[min(PAIRED_STEP, len(steps) - 1)]
+
+
+def step_index(budget: BudgetConfig, m: float) -> int:
+    """The cycle whose labeled amount is the budget step ``m``; ConfigError listing the steps."""
+    steps = budget_steps(budget)
+    for index, step in enumerate(steps):
+        if np.isclose(step, m, rtol=1e-9, atol=1e-6):
+            return index
+    listed = ", ".join(f"{s:g}" for s in steps)
+    raise ConfigError(
+        f"mIoU@{m:g} is not a step of budget {budget.label()}; its steps are {listed}"
+    )

@@ -65,6 +65,8 @@ Explanation = tuple[float | None, str]
 Selector = Callable[[PoolView, int, np.random.Generator, Any], np.ndarray]
 Needs = Callable[[Any], frozenset[str]]
 Explainer = Callable[["Strategy", PoolView, np.ndarray, Any], list[Explanation]]
+#: The pool indices a strategy may ever pick, from the pool's sequences and frames and the options.
+Subset = Callable[[list[str], np.ndarray, Any], np.ndarray]
 
 
 class NoOptions(StrategyOptions):
@@ -80,6 +82,11 @@ class Strategy:
     ``{"entropy"}``, ``{"embedding"}`` or ``{"mc:20"}``. ``explain`` gives every pick a score and a
     reason (for manifests and contact sheets); ``defaults`` are option values that differ from the
     options model's own defaults (e.g. ``entropy-minmax`` is entropy with ``normalize="minmax"``).
+
+    ``subset`` restricts the pool once, initial set included (Uniform(@5)+Entropy takes every 5th
+    frame first); a ``one_shot`` strategy picks the whole final budget at once from nothing, in
+    a single cycle without a random initial set (the paper's one-shot Uniform; it has no AUC).
+    Either gives the run an initial set of its own, so it shares no cycle 0 with other strategies.
     """
 
     name: str
@@ -92,6 +99,13 @@ class Strategy:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     head_dropout: float = 0.0
     explain: Explainer | None = None
+    subset: Subset | None = None
+    one_shot: bool = False
+
+    @property
+    def own_initial_set(self) -> bool:
+        """Whether runs of this strategy start from an initial set other strategies do not share."""
+        return self.one_shot or self.subset is not None
 
     def parse_options(self, values: Mapping[str, Any] | None = None) -> StrategyOptions:
         """The validated options: defaults, then ``values``; ConfigError naming a bad key/value."""

@@ -247,36 +247,6 @@ def _candidates_by_sequence(
     return [group for group in np.split(ordered, boundaries) if group.size]
 
 
-def uniform_in_time(
-    sequences: Sequence[str] | np.ndarray,
-    frames: Sequence[int] | np.ndarray,
-    candidates: np.ndarray | Sequence[int],
-    k: int,
-) -> np.ndarray:
-    """Evenly spaced candidates in time order within each sequence.
-
-    k is split across sequences in proportion to their candidate counts (largest remainder; ties
-    go to the sequence that sorts first); a sequence with q of n picks takes the candidates at
-    positions floor((i + 1/2)·n/q), i < q, of its frame order.
-    """
-    groups = _candidates_by_sequence(sequences, frames, candidates)
-    counts = np.array([len(g) for g in groups], dtype=np.int64)
-    total = int(counts.sum())
-    _check_k(k, total, "candidates")
-    if k == 0:
-        return np.empty(0, dtype=np.int64)
-    quotas = k * counts // total
-    remainders = k * counts % total
-    extra = np.lexsort((np.arange(len(groups)), -remainders))[: k - int(quotas.sum())]
-    quotas[extra] += 1
-    picks = [
-        group[(2 * np.arange(q) + 1) * len(group) // (2 * q)]
-        for group, q in zip(groups, quotas, strict=True)
-        if q
-    ]
-    return np.concatenate(picks).astype(np.int64)
-
-
 def every_nth(
     sequences: Sequence[str] | np.ndarray,
     frames: Sequence[int] | np.ndarray,

@@ -1,9 +1,22 @@
-"""Greedy k-center selection (Coreset) without pairwise distance matrices.
+"""Greedy k-center selection (Coreset): the exact rule of SPEC §2, without pairwise matrices.
 
-Squared Euclidean distances are computed as ‖x‖² − 2 x·c + ‖c‖² (clamped at 0) from row norms
-computed once (:mod:`alseg.distances`), so each pick costs one matrix-vector product over the
-embeddings: one read of the N×D matrix. Extra memory is O(N + chunk_size·max(D, chunk_size)).
-CPU work runs on numpy's BLAS, CUDA work on torch.
+d(u) is kept as an exact float64 squared distance: every value that enters it comes from direct
+differences (:func:`alseg.distances.exact_squared_to_row`), so ties (exact duplicates, equal
+distances) and near-duplicates resolve as the rule says. Matrix products in the embeddings'
+precision only *filter*: a dot product is off by at most g·‖a‖·‖b‖
+(:func:`alseg.distances.dot_error_factor`), so a row whose approximate distance to a new pick is
+provably not below d(u) is skipped and every other row is recomputed exactly. Per pick that is
+one matrix-vector product over the embeddings (one read) plus exact work on the rows near it.
+
+Pruning (triangle inequality): every row remembers a center (labeled row or earlier pick) at
+distance d(u). A pick p can bring u closer only if ‖p − center(u)‖ < 2·d(u), since
+‖p − center(u)‖ <= ‖p − u‖ + d(u). Bounding ‖p − c‖ for every center costs one product over the
+centers; only the rows that pass are read. On clustered data (video: consecutive frames, drives)
+that is a small part of the matrix; where it is not (random data) the plain pass runs and pruning
+is retried ever more rarely. Picks are identical either way.
+
+Extra memory: O(N) (six length-N arrays) plus O(chunk_size · max(D, labeled block)). CPU work
+runs on numpy's BLAS, accelerator work on torch.
 """
 
 from __future__ import annotations
@@ -15,10 +28,20 @@ from alseg.distances import (
     Matrix,
     as_index_array,
     as_matrix,
-    nearest_squared,
-    squared_distances_to_row,
+    dot_error_factor,
+    exact_squared_pairs,
+    exact_squared_to_row,
+    float64_squared_norms,
+    squared_distance_blocks,
     squared_norms,
 )
+
+#: Entries of one (rows × labeled rows) block of the start-up at most (16 MB in float32).
+_BLOCK_ELEMENTS = 1 << 22
+#: Pruning pays while it leaves at most this fraction of the rows (and has fewer centers).
+_PRUNE_MAX_FRACTION = 1 / 3
+#: After pruning did not pay, the plain pass runs for 1, 2, 4, ... up to this many picks.
+_PRUNE_MAX_WAIT = 64
 
 
 def kcenter_greedy(
@@ -28,13 +51,15 @@ def kcenter_greedy(
     *,
     chunk_size: int = 1024,
     device: str | torch.device | None = None,
+    prune: bool = True,
 ) -> np.ndarray:
     """Pick ``k`` unlabeled rows by greedy k-center, in pick order.
 
     d(u) is the Euclidean distance from row u to the nearest labeled row (∞ when none). Each step
     picks the not yet chosen, unlabeled row with the largest d (the first one on ties) and then
-    lowers d(u) to ‖u − pick‖ where that is smaller. ``device`` (default: where the embeddings
-    are) selects CPU (numpy BLAS) or an accelerator (torch).
+    lowers d(u) to ‖u − pick‖ where that is smaller; distances are exact (float64 differences).
+    ``device`` (default: where the embeddings are) selects CPU (numpy BLAS) or an accelerator
+    (torch). ``prune`` allows triangle-inequality pruning where it pays (same picks).
     """
     x = as_matrix(embeddings, device)
     n = x.shape[0]
@@ -44,34 +69,240 @@ def kcenter_greedy(
         raise ValueError(f"k={k} is not within 0..{available}, the number of unlabeled rows")
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size} must be at least 1")
-    return _greedy_picks(x, labeled_idx, k, chunk_size)
+    return _greedy_picks(x, labeled_idx, k, chunk_size, prune=prune)
 
 
-def _greedy_picks(x: Matrix, labeled_idx: np.ndarray, k: int, chunk_size: int) -> np.ndarray:
-    """The greedy loop on validated input (numpy or torch matrix, on any device)."""
+def _greedy_picks(
+    x: Matrix,
+    labeled_idx: np.ndarray,
+    k: int,
+    chunk_size: int,
+    *,
+    prune: bool = True,
+    stats: dict[str, int] | None = None,
+) -> np.ndarray:
+    """The greedy loop on validated input (numpy or torch matrix, on any device); ``stats``
+    receives counts of the rows read per pick and of the exact recomputations."""
     picks = np.empty(k, dtype=np.int64)
     if k == 0:
         return picks
-    on_torch = isinstance(x, torch.Tensor)
-    xp = torch if on_torch else np
-    sq_norms = squared_norms(x, chunk_size)
-    min_d2, _ = nearest_squared(
-        x,
-        x,
-        chunk=chunk_size,
-        reference_rows=labeled_idx,
-        query_sq=sq_norms,
-        reference_sq=sq_norms,
-    )
-    labeled_rows = torch.as_tensor(labeled_idx, device=x.device) if on_torch else labeled_idx
-    min_d2[labeled_rows] = float("-inf")
-    d2_to_pick = xp.zeros_like(min_d2)
+    cover = _Cover(x, labeled_idx, k - 1, chunk_size)
+    wait, backoff = 0, 1
     for step in range(k):
-        pick = int(min_d2.argmax())
-        picks[step] = pick
-        min_d2[pick] = float("-inf")
+        picks[step] = cover.farthest()
         if step + 1 == k:
             break
-        squared_distances_to_row(x, sq_norms, pick, out=d2_to_pick)
-        xp.minimum(min_d2, d2_to_pick, out=min_d2)
+        if prune and wait == 0 and cover.may_prune():
+            if cover.add_pruned(int(picks[step])):
+                backoff = 1
+                continue
+            backoff = min(2 * backoff, _PRUNE_MAX_WAIT)
+            wait = backoff
+        else:
+            wait = max(0, wait - 1)
+        cover.add_full(int(picks[step]))
+    if stats is not None:
+        stats.update(cover.stats)
     return picks
+
+
+class _Cover:
+    """Exact squared distance d2 of every row to its nearest center, and what bounds changes.
+
+    Per row: ``d2`` (float64, -inf once labeled or picked), ``center`` (position in
+    ``centers`` of a center at that distance), ``limit`` (the pick p may lower d2 only if
+    fl(x_u·x_p) > limit + (1 − g)·‖x_p‖²/2) and ``reach`` (4·d2: p may lower it only if
+    ‖p − center‖² < reach).
+    """
+
+    def __init__(self, x: Matrix, labeled: np.ndarray, more_centers: int, chunk: int) -> None:
+        self.x, self.chunk = x, chunk
+        self.on_torch = isinstance(x, torch.Tensor)
+        n = x.shape[0]
+        self.sq = float64_squared_norms(x, chunk)
+        self.g = dot_error_factor(x)
+        # relative room for the float64 roundings of exact values and thresholds
+        self.slack = 2.0**-40 + 16 * (x.shape[1] + 2) * 2.0**-53
+        self.d2 = self._full(n, np.inf)
+        self.center = self._full(n, 0, integer=True)
+        self.centers = self._full(len(labeled) + more_centers, 0, integer=True)
+        self.count = len(labeled)
+        self.dots = self._full(n, 0.0, dtype=x.dtype)
+        self.stats = {"picks_updated": 0, "rows_read": 0, "rows_exact": 0, "full_passes": 0}
+        if len(labeled):
+            rows = self._index(labeled)
+            self.centers[: len(labeled)] = rows
+            self._nearest_labeled(rows)
+            self.d2[rows] = -np.inf
+        self.limit = self._full(n, 0.0)
+        self.reach = self._full(n, 0.0)
+        self._refresh(slice(None))
+
+    def farthest(self) -> int:
+        """The row with the largest d (first on ties) among those not labeled or picked."""
+        return int(self.d2.argmax())
+
+    def may_prune(self) -> bool:
+        return 0 < self.count <= self.x.shape[0] * _PRUNE_MAX_FRACTION
+
+    def add_full(self, pick: int) -> None:
+        """Make ``pick`` a center, reading every row once."""
+        self._register(pick)
+        if self.on_torch:
+            torch.mv(self.x, self.x[pick], out=self.dots)
+        else:
+            np.dot(self.x, self.x[pick], out=self.dots)
+        self.stats["rows_read"] += self.x.shape[0]
+        self.stats["full_passes"] += 1
+        self._lower(pick, self._nonzero(self.dots > self.limit + self._shift(pick)))
+
+    def add_pruned(self, pick: int) -> bool:
+        """Make ``pick`` a center reading only the rows the triangle inequality leaves; False
+        (and nothing changed) when those are too many for pruning to pay."""
+        centers = self.centers[: self.count]
+        sq_pick = float(self.sq[pick])
+        # lower bound of ‖p − c‖² for every center c from its rounded dot product
+        lower = (1 - self.g) * (self.sq[centers] + sq_pick) - 2 * self._dots(centers, pick)
+        rows = self._nonzero(lower[self.center] < self.reach)
+        self.stats["rows_read"] += len(centers)
+        if len(rows) > self.x.shape[0] * _PRUNE_MAX_FRACTION:
+            return False
+        self._register(pick)
+        self.stats["rows_read"] += len(rows)
+        rows = rows[self._dots(rows, pick) > self.limit[rows] + self._shift(pick)]
+        self._lower(pick, rows)
+        return True
+
+    def _register(self, pick: int) -> None:
+        self.centers[self.count] = pick
+        self.count += 1
+        self.stats["picks_updated"] += 1
+        self.d2[pick] = -np.inf
+        self.limit[pick] = np.inf
+        self.reach[pick] = -np.inf
+
+    def _shift(self, pick: int) -> float:
+        return 0.5 * (1 - self.g) * float(self.sq[pick])
+
+    def _lower(self, pick: int, rows: Matrix) -> None:
+        """Recompute d2 exactly for ``rows`` against the newest center ``pick``."""
+        if len(rows) == 0:
+            return
+        exact = exact_squared_to_row(self.x, pick, rows, self.chunk)
+        closer = exact < self.d2[rows]
+        rows = rows[closer]
+        self.d2[rows] = exact[closer]
+        self.center[rows] = self.count - 1
+        self._refresh(rows)
+        self.stats["rows_exact"] += len(closer)
+
+    def _refresh(self, rows: Matrix | slice) -> None:
+        """Recompute ``limit`` and ``reach`` from d2 (±inf for labeled or picked rows, d2 = 0
+        rows never change, rows at d2 = inf always might)."""
+        d2 = self.d2[rows] * (1 + self.slack)
+        limit = 0.5 * ((1 - self.g) * self.sq[rows] - d2)
+        limit[d2 <= 0] = np.inf
+        self.limit[rows] = limit
+        self.reach[rows] = 4 * d2
+
+    def _nearest_labeled(self, labeled: Matrix) -> None:
+        """d2 and center of every row against the labeled rows, exactly.
+
+        Blocks of approximate squared distances (matrix products, off by at most
+        tol(u) = 4g·(‖u‖² + max‖c‖²)) are scanned once. With m(u) the smallest approximate value
+        so far and e(u) the smallest exact one, a labeled row c is recomputed exactly only if its
+        approximate value is <= min(m(u) + 2·tol(u), e(u) + tol(u)): any other c is provably no
+        closer than a row already recomputed (or, for m, than the row giving m, which is).
+        """
+        x, n = self.x, self.x.shape[0]
+        tol = 4 * self.g * (self.sq + float(self.sq[labeled].max()))
+        approx_min = self._full(n, np.inf, dtype=x.dtype)
+        sq = squared_norms(x, self.chunk)
+        blocks = squared_distance_blocks(
+            x,
+            x,
+            chunk=self.chunk,
+            reference_chunk=max(self.chunk, _BLOCK_ELEMENTS // self.chunk),
+            reference_rows=labeled,
+            query_sq=sq,
+            reference_sq=sq,
+        )
+        for start, ref_start, block in blocks:
+            rows = slice(start, start + block.shape[0])
+            local = self._arange(block.shape[0])
+            nearest = block.argmin(1)
+            low = block[local, nearest]
+            approx_min[rows] = self._minimum(approx_min[rows], low)
+            # each row's nearest in the block first: often exact 0 or decisive
+            first = self._nonzero(low <= self._threshold(approx_min, tol, rows, block.dtype))
+            self._take_closer(start + first, ref_start + nearest[first], labeled)
+            block[local, nearest] = np.inf
+            bound = self._threshold(approx_min, tol, rows, block.dtype)
+            near, columns = self._nonzero(block <= bound[:, None], pairs=True)
+            self._take_closer(start + near, ref_start + columns, labeled)
+
+    def _threshold(
+        self, approx_min: Matrix, tol: Matrix, rows: slice, dtype: np.dtype | torch.dtype
+    ) -> Matrix:
+        """Approximate values above which no labeled row can beat the exact d2 of ``rows``
+        (-inf where d2 is 0), rounded up to ``dtype``."""
+        bound = self._minimum(approx_min[rows] + 2 * tol[rows], self.d2[rows] + tol[rows])
+        bound[self.d2[rows] == 0] = -np.inf
+        return self._round_up(bound, dtype)
+
+    def _take_closer(self, rows: Matrix, positions: Matrix, labeled: Matrix) -> None:
+        """Lower d2[rows] to the exact ‖x_row − x_labeled[position]‖² where smaller (rows may
+        repeat), recording the position as the row's center."""
+        if len(rows) == 0:
+            return
+        exact = exact_squared_pairs(self.x, rows, labeled[positions], self.chunk)
+        before = self.d2[rows]
+        if self.on_torch:
+            self.d2.scatter_reduce_(0, rows, exact, "amin")
+        else:
+            np.minimum.at(self.d2, rows, exact)
+        won = (exact < before) & (exact == self.d2[rows])
+        self.center[rows[won]] = positions[won]
+
+    def _dots(self, rows: Matrix, pick: int) -> Matrix:
+        """x_row · x_pick in the embeddings' precision for ``rows``, as float64, by chunks."""
+        out = self._full(len(rows), 0.0)
+        point = self.x[pick]
+        for start in range(0, len(rows), self.chunk):
+            out[start : start + self.chunk] = self.x[rows[start : start + self.chunk]] @ point
+        return out
+
+    def _full(
+        self,
+        n: int,
+        value: float,
+        *,
+        integer: bool = False,
+        dtype: np.dtype | torch.dtype | None = None,
+    ) -> Matrix:
+        """Length-n array of ``value`` beside the embeddings: int64, ``dtype`` or float64."""
+        if self.on_torch:
+            kind = torch.int64 if integer else dtype or torch.float64
+            return torch.full((n,), value, dtype=kind, device=self.x.device)
+        return np.full(n, value, dtype=np.int64 if integer else dtype or np.float64)
+
+    def _index(self, rows: np.ndarray) -> Matrix:
+        return torch.as_tensor(rows, device=self.x.device) if self.on_torch else rows
+
+    def _arange(self, n: int) -> Matrix:
+        return torch.arange(n, device=self.x.device) if self.on_torch else np.arange(n)
+
+    def _nonzero(self, mask: Matrix, *, pairs: bool = False) -> Matrix:
+        if self.on_torch:
+            return mask.nonzero(as_tuple=True) if pairs else mask.nonzero().flatten()
+        return np.nonzero(mask) if pairs else np.flatnonzero(mask)
+
+    def _minimum(self, a: Matrix, b: Matrix) -> Matrix:
+        return torch.minimum(a, b.to(a.dtype)) if self.on_torch else np.minimum(a, b)
+
+    def _round_up(self, values: Matrix, dtype: np.dtype | torch.dtype) -> Matrix:
+        """``values`` in ``dtype``, rounded up (a threshold that keeps every row it kept)."""
+        if self.on_torch:
+            cast = values.to(dtype)
+            return torch.nextafter(cast, torch.full_like(cast, np.inf))
+        return np.nextafter(values.astype(dtype), dtype.type(np.inf))

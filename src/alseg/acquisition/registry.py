@@ -18,6 +18,7 @@ from alseg.acquisition.base import (
     Selector,
     Strategy,
     StrategyOptions,
+    Subset,
 )
 from alseg.errors import ConfigError, unknown_name
 from alseg.plugins import import_attribute, missing_attribute
@@ -39,6 +40,8 @@ def register_strategy(
     defaults: dict[str, Any] | None = None,
     head_dropout: float = 0.0,
     explain: Explainer | None = None,
+    subset: Subset | None = None,
+    one_shot: bool = False,
 ) -> Callable[[Selector], Strategy]:
     """Decorator: register ``select(view, k, rng, options)`` as strategy ``name``; returns the
     :class:`Strategy`. ``needs`` is a set of needs or a function of the options giving one."""
@@ -58,7 +61,11 @@ def register_strategy(
             defaults=dict(defaults or {}),
             head_dropout=head_dropout,
             explain=explain,
+            subset=subset,
+            one_shot=one_shot,
         )
+        if one_shot and strategy.needs_for():  # needs_for also validates the default options
+            raise ValueError(f"one-shot strategy {name!r} picks from nothing: it can need nothing")
         strategy.parse_options()  # the defaults must validate
         _STRATEGIES[name] = strategy
         return strategy

@@ -55,7 +55,8 @@ def select_next(
     workers: int = 0,
     on_batch: ProgressCallback | None = None,
 ) -> Selection:
-    """Pick ``k`` of the ``candidates`` (default: every image of ``dataset`` not in ``labeled``).
+    """Pick ``k`` of the ``candidates`` (default: every image of ``dataset`` not in ``labeled``;
+    always within the strategy's ``subset`` when it has one).
 
     The model scores every image of ``dataset`` for what the strategy needs plus ``extra_needs``
     (reusing ``results`` computed earlier, keyed by need); a strategy that needs nothing may get
@@ -71,6 +72,12 @@ def select_next(
         is_labeled[labeled] = True
         candidates = np.flatnonzero(~is_labeled)
     candidates = np.asarray(candidates, dtype=np.int64)
+    if sequences is None or frames is None:
+        metas = [dataset.meta(i) for i in range(n)]
+        sequences = [m.sequence for m in metas]
+        frames = np.asarray([m.frame for m in metas])
+    if chosen.subset is not None:
+        candidates = candidates[np.isin(candidates, chosen.subset(sequences, frames, parsed))]
     if not 0 <= k <= len(candidates):
         raise ConfigError(f"cannot pick {k} images: {len(candidates)} candidates are left")
     known = dict(results or {})
@@ -93,10 +100,6 @@ def select_next(
                 on_batch=on_batch,
             )
         )
-    if sequences is None or frames is None:
-        metas = [dataset.meta(i) for i in range(n)]
-        sequences = [m.sequence for m in metas]
-        frames = np.asarray([m.frame for m in metas])
     view = PoolView(labeled, candidates, sequences, np.asarray(frames), known)
     rng = np.random.default_rng(cycle_seed(seed, cycle, SELECTION))
     picks = np.asarray(chosen.select(view, k, rng, parsed), dtype=np.int64)

@@ -164,45 +164,53 @@ def _explain_uniform(
     strategy: Strategy, view: PoolView, picks: np.ndarray, options: object
 ) -> list[Explanation]:
     return [
-        (None, f"evenly spaced in time within sequence {view.sequences[i]!r}")
+        (None, f"fills the largest gap in time between labeled frames of {view.sequences[i]!r}")
         for i in picks.tolist()
     ]
 
 
-@register_strategy(
+def _uniform(view: PoolView, k: int, rng: np.random.Generator, options: NoOptions) -> np.ndarray:
+    from alseg.acquisition.timeline import uniform_in_time
+
+    return uniform_in_time(view.sequences, view.frames, view.labeled, view.unlabeled, k)
+
+
+uniform = register_strategy(
     "uniform",
     title="Uniform",
     family=Family.BASELINE,
-    description="evenly spaced frames in time within each sequence",
+    description="frames in the largest temporal gaps between labeled frames, per sequence",
     explain=_explain_uniform,
-)
-def uniform(view: PoolView, k: int, rng: np.random.Generator, options: NoOptions) -> np.ndarray:
-    from alseg.acquisition.batch import uniform_in_time
+)(_uniform)
+uniform_oneshot = register_strategy(
+    "uniform-oneshot",
+    title="Uniform (one shot)",
+    family=Family.BASELINE,
+    description="the whole budget at once, evenly spaced in time (the paper's Uniform; no AUC)",
+    explain=_explain_uniform,
+    one_shot=True,
+)(_uniform)
 
-    return np.asarray(uniform_in_time(view.sequences, view.frames, view.unlabeled, k))
+
+class EveryNthOptions(StrategyOptions):
+    every: int = Field(5, ge=1)  # keep every n-th frame in time within each sequence, once
 
 
-class UniformEntropyOptions(StrategyOptions):
-    every: int = Field(5, ge=1)  # prefilter: every n-th frame in time within each sequence
+def _every_nth_frame(sequences: list[str], frames: np.ndarray, options: EveryNthOptions):
+    from alseg.acquisition.batch import every_nth
+
+    return every_nth(sequences, frames, np.arange(len(frames)), options.every)
 
 
-@register_strategy(
+uniform5_entropy = register_strategy(
     "uniform5-entropy",
     title="Uniform(@5)+Entropy",
     family=Family.BASELINE,
-    description="every 5th frame in time, then highest entropy",
+    description="every 5th frame in time (fixed once, initial set included), then entropy",
     needs={"entropy"},
-    options=UniformEntropyOptions,
-)
-def uniform5_entropy(
-    view: PoolView, k: int, rng: np.random.Generator, options: UniformEntropyOptions
-) -> np.ndarray:
-    from alseg.acquisition.batch import every_nth
-
-    candidates = np.asarray(every_nth(view.sequences, view.frames, view.unlabeled, options.every))
-    if len(candidates) < k:  # too few after the prefilter: fall back to every unlabeled frame
-        candidates = view.unlabeled
-    return top_k(view.results["entropy"][candidates], candidates, k, rng)
+    options=EveryNthOptions,
+    subset=_every_nth_frame,
+)(_ranked_by(lambda options: frozenset({"entropy"})))
 
 
 class TypiclustOptions(StrategyOptions):

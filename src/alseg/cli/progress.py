@@ -83,7 +83,10 @@ def cycles_table(result: ExperimentResult) -> Table:
             str(d.get("distinct_sequences", "")),
             str(d.get("distinct_groups", "")),
         )
-    table.caption = f"mIoU@B {result.miou_at_budget:.2f}   AUC@B {result.auc_at_budget:.2f}"
+    table.caption = (
+        f"mIoU@{result.m:g} {result.miou_at_m:.2f}   mIoU@B {result.miou_at_budget:.2f}   "
+        f"AUC@B {result.auc_at_budget:.2f}"
+    )
     return table
 
 

@@ -100,7 +100,7 @@ def report(
     from alseg.report.build import write_report
 
     result = write_report(study_dir, out)
-    for data in result.result_tables:
+    for data in result.result_tables + result.ranking_tables:
         table = Table(title=data.title, caption=data.note)
         for column in data.header:
             table.add_column(column, justify="left" if column == "Method" else "right")

@@ -93,7 +93,7 @@ def pool_aug(image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), np.ascontiguousarray(new_mask)
 
 
-def read_pool_list(path: str | Path, dedupe: bool = True) -> list[str]:
+def read_pool_list(path: str | Path, dedupe: bool = False) -> list[str]:
     """Relative paths of an official-style pool list (one per line; blank lines and a missing
     final newline are fine).
 
@@ -119,7 +119,8 @@ def pool_from_list(
     dataset: SegDataset, paths: Sequence[str], source: str = "pool list"
 ) -> PoolDataset:
     """The pool of ``dataset`` frames named by ``paths`` (relative paths, matched as suffixes of
-    ``meta(i).path``), in list order. Groups are the runs of frames adjacent in the dataset."""
+    ``meta(i).path``), in list order; a path listed twice is two copies of its frame. Groups are
+    the runs of frames adjacent in the dataset (copies share their frame's group)."""
     by_name: dict[str, list[tuple[str, int]]] = {}
     for i in range(len(dataset)):
         full = "/" + dataset.meta(i).path.replace("\\", "/").lstrip("/")
@@ -139,8 +140,6 @@ def pool_from_list(
                 f"{source}: entry {entry!r} matches {len(found)} frames of {dataset.name}"
             )
         indices.append(found[0])
-    if len(set(indices)) != len(indices):
-        raise DataError(f"{source}: lists a frame twice; read it with dedupe=True")
     groups = _adjacent_runs(dataset, indices)
     entries = [PoolEntry(i, None, g) for i, g in zip(indices, groups, strict=True)]
     return PoolDataset(dataset, entries, kind=f"list:{source}")
@@ -257,18 +256,19 @@ def check_pool_kind(kind: str) -> None:
 
 
 def build_pool(
-    dataset: SegDataset, kind: str, size: int | None = None, seed: int = 0
+    dataset: SegDataset, kind: str, size: int | None = None, seed: int = 0, dedupe: bool = False
 ) -> PoolDataset:
     """The pool ``kind`` of ``dataset`` with ``size`` entries (None: as many as the dataset has
     frames, or the list's length), deterministic per ``seed``.
 
     Kinds: "all" (the dataset in order), "random"/"0f" (single random frames, each its own group),
     "{X}f" (groups of X consecutive frames), "aug" (anchors with augmented duplicates) and
-    "list:FILE" (an official-style pool list; see ``read_pool_list`` and ``pool_from_list``).
+    "list:FILE" (an official-style pool list; see ``read_pool_list`` and ``pool_from_list``;
+    ``dedupe`` keeps each listed frame once instead of every line).
     """
     if kind.startswith("list:"):
         path = kind[len("list:") :]
-        pool = pool_from_list(dataset, read_pool_list(path), source=path)
+        pool = pool_from_list(dataset, read_pool_list(path, dedupe), source=path)
         if size is not None and size != len(pool):
             raise ConfigError(
                 f"pool size {size} differs from the {len(pool)} frames listed in {path}"

@@ -1,4 +1,5 @@
-"""DeepLabv3+ (segmentation-models-pytorch) with any timm encoder, MC-dropout head and embeddings.
+"""DeepLabv3+ (segmentation-models-pytorch) on any timm encoder or a registered one (WRN-38), with
+an MC-dropout head and embeddings.
 
 Inputs are float RGB batches in [0, 1] (B, 3, H, W) of any size; the model normalises them with
 the ImageNet statistics, pads to a multiple of the output stride and returns logits at input size.
@@ -6,20 +7,29 @@ the ImageNet statistics, pads to a multiple of the output stride and returns log
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import segmentation_models_pytorch as smp
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from alseg.errors import ConfigError
-from alseg.models.pretrained import lite0_state_dict_for_timm
+from alseg.models.encoders import (
+    check_weights_path,
+    get_encoder,
+    is_known_encoder,
+    list_encoders,
+)
+from alseg.models.pretrained import LITE0_ENCODER, timm_imagenet_classifier, timm_weights_file
 from alseg.models.protocol import ModelOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_ENCODER = "efficientnet_lite0"
+DEFAULT_ENCODER = LITE0_ENCODER
 WEIGHTS = ("imagenet", "none")
+#: ASPP dilation rates per output stride (SPEC §3).
+ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
 
 
 class DeepLabV3Plus(nn.Module):
@@ -118,43 +128,60 @@ def build_model(
     head_dropout: float = 0.0,
     output_stride: int = 16,
     aspp_dropout: float = 0.1,
+    weights_path: str | None = None,
 ) -> DeepLabV3Plus:
-    """DeepLabv3+ on timm ``encoder``; ``weights="imagenet"`` loads ImageNet encoder weights.
+    """DeepLabv3+ on ``encoder`` (a timm model or a registered one such as ``wrn38``);
+    ``weights="imagenet"`` loads ImageNet encoder weights (strictly: none may stay random).
 
-    For ``efficientnet_lite0`` the weights come offline from the installed package; other timm
-    encoders download them from the hub (network needed).
+    ``weights_path`` is a local file of the encoder's weights: the published checkpoint for a
+    registered encoder (required), timm's state dict for a timm model. Without it
+    ``efficientnet_lite0`` loads from the installed package and other timm models from the hub
+    cache, or a download where the hub is online (see ``alseg.models.pretrained``).
     """
     if weights not in WEIGHTS:
         raise ConfigError(f"unknown weights {weights!r}; allowed: {', '.join(WEIGHTS)}")
-    if output_stride not in (8, 16):
+    if output_stride not in ASPP_RATES:
         raise ConfigError(f"output stride {output_stride} not supported; allowed: 8, 16")
     if not 0.0 <= head_dropout < 1.0:
         raise ConfigError(f"head dropout {head_dropout} outside [0, 1)")
-    if encoder not in timm.list_models():
+    if not is_known_encoder(encoder):
         raise ConfigError(
             f"unknown encoder {encoder!r}; any timm model name works (see timm.list_models()), "
-            f"default {DEFAULT_ENCODER}"
+            f"or {', '.join(list_encoders())}; default {DEFAULT_ENCODER}"
         )
+    custom = get_encoder(encoder)
+    weights_file = imagenet_weights_file(encoder, weights_path) if weights == "imagenet" else None
     net = smp.DeepLabV3Plus(
-        encoder_name=f"tu-{encoder}",
+        encoder_name=f"tu-{encoder}" if custom is None else custom.smp_name,
         encoder_weights=None,
         classes=num_classes,
         encoder_output_stride=output_stride,
+        decoder_atrous_rates=ASPP_RATES[output_stride],
         decoder_aspp_dropout=aspp_dropout,
     )
     if weights == "imagenet":
-        load_imagenet_encoder(net, encoder)
+        if custom is None:
+            load_imagenet_encoder(net, encoder, weights_file)
+        else:
+            custom.load_weights(net.encoder, weights_file)
     return DeepLabV3Plus(net, num_classes, head_dropout)
 
 
-def load_imagenet_encoder(net: smp.DeepLabV3Plus, encoder: str) -> None:
-    """Fill every encoder tensor with ImageNet weights (strict: none may stay random)."""
-    if encoder == DEFAULT_ENCODER:
-        classifier = timm.create_model(encoder, pretrained=False)
-        classifier.load_state_dict(lite0_state_dict_for_timm(), strict=True)
-    else:
-        classifier = timm.create_model(encoder, pretrained=True)
-    source = classifier.state_dict()
+def imagenet_weights_file(encoder: str, weights_path: str | None) -> str | None:
+    """The file ``encoder``'s ImageNet weights load from, checked before any model is built
+    (None: efficientnet_lite0's package weights or a hub download)."""
+    if weights_path is not None and not Path(weights_path).is_file():
+        raise ConfigError(f"weights file {weights_path} not found (model.weights_path)")
+    if get_encoder(encoder) is None:
+        return timm_weights_file(encoder, weights_path)
+    check_weights_path(encoder, "imagenet", weights_path)
+    return weights_path
+
+
+def load_imagenet_encoder(net: smp.DeepLabV3Plus, encoder: str, weights_file: str | None) -> None:
+    """Fill every tensor of the timm encoder with ImageNet weights (strict: none may stay
+    random); ``weights_file`` as ``pretrained.timm_weights_file`` resolves it."""
+    source = timm_imagenet_classifier(encoder, weights_file).state_dict()
     target = net.encoder.model.state_dict()
     missing = [name for name in target if name not in source]
     if missing:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from alseg.acquisition.registry import FULL
-from alseg.config import ExperimentConfig
+from alseg.config import BudgetConfig, ExperimentConfig
+from alseg.errors import ConfigError
 from alseg.labels import method_label
-from alseg.metrics import auc_at_budget
+from alseg.loop import head_dropout
+from alseg.metrics import auc_at_budget, default_m, step_index
 from alseg.study.store import CycleRow, Store
+
+#: M of mIoU@M: one budget step for every budget, one per budget (keyed by its text), or None
+#: for the paper's default I + 2S.
+MiouAt = float | Mapping[str, float] | None
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ class RunRecord:
         return self.strategy == FULL
 
     @property
+    def mc_dropout(self) -> bool:
+        """An MC-dropout network (BALD, 100% (MCD)): compared only with others of its kind."""
+        return head_dropout(self.config) > 0
+
+    @property
     def method(self) -> str:
         """Row label: ``Coreset``, ``Coreset-SSL (s4gan)``, ``100%`` or ``100% (MCD)``."""
         return method_label(self.config)
@@ -73,6 +85,12 @@ class RunRecord:
     @property
     def miou_at_budget(self) -> float:
         return self.mious[-1]
+
+    def miou_at(self, m: float) -> float:
+        """mIoU at the budget step ``m`` (a reference: its one mIoU); ConfigError if no step."""
+        if self.is_reference:
+            return self.miou_at_budget
+        return self.mious[step_index(self.config.budget, m)]
 
     @property
     def auc_at_budget(self) -> float:
@@ -96,6 +114,29 @@ def load_records(store: Store) -> list[RunRecord]:
         order = {key: i for i, key in enumerate(study_keys)}
         runs = sorted((r for r in runs if r.key in order), key=lambda r: order[r.key])
     return [RunRecord(run.key, run.config, store.cycles(run.key)) for run in runs]
+
+
+def budget_ms(records: list[RunRecord], miou_at: MiouAt = None) -> dict[str, float]:
+    """M of mIoU@M per budget (label) of the runs: ``miou_at`` or the default I + 2S (the last
+    step of absolute budgets). ConfigError when it is not a step of a budget, or names none."""
+    budgets = {r.budget: r.config.budget for r in records if not r.is_reference}
+    requested: Mapping[str, float] = {}
+    if isinstance(miou_at, Mapping):
+        requested = {BudgetConfig.parse(text).label(): m for text, m in miou_at.items()}
+        unknown = sorted(set(requested) - set(budgets))
+        if unknown:
+            raise ConfigError(
+                f"mIoU@M given for budget(s) {', '.join(unknown)} that no run used; "
+                f"the runs' budgets: {', '.join(budgets)}"
+            )
+    elif miou_at is not None:
+        requested = dict.fromkeys(budgets, miou_at)
+    ms = {}
+    for label, budget in budgets.items():
+        m = float(requested[label]) if label in requested else default_m(budget)
+        step_index(budget, m)
+        ms[label] = m
+    return ms
 
 
 VIDEO_DATASETS = frozenset({"a2d2", "synthdrive", "camvid"})

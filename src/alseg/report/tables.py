@@ -1,5 +1,5 @@
-"""The paper's tables from a study: mIoU@B and AUC@B per method x pool (mean +- std over seeds,
-best in bold, the 100% references), selection diagnostics, and the best method per scenario."""
+"""The paper's tables from a study: mIoU@M and AUC@B per method x pool (mean +- std over seeds,
+the significantly best in bold, ties shown, the 100% references) and the selection diagnostics."""
 
 from __future__ import annotations
 
@@ -7,20 +7,24 @@ import csv
 import io
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from alseg.acquisition.registry import get_strategy
-from alseg.advise import budget_regime, recommend
-from alseg.report.records import RunRecord, redundancy
+from alseg.metrics import budget_steps
+from alseg.report.records import RunRecord
 
 DIAGNOSTICS = (
     ("distinct_sequences", "sequences"),
     ("distinct_groups", "groups"),
     ("near_duplicate_share", "near-dup"),
 )
+
+#: Per-seed values of a summary: mIoU@B (last cycle), mIoU@M and AUC@B.
+MIOU_B, MIOU_M, AUC = "miou_at_budget", "miou_at_m", "auc_at_budget"
+#: How a summary stands in its column (set by ``ranking.marked``).
+BOLD, TIE = "best", "tied"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class Stat:
 
 @dataclass(frozen=True)
 class Summary:
-    """One method on one pool at one budget, over its seeds."""
+    """One method on one pool at one budget: its per-seed values (``values[metric][seed]``),
+    the budget steps M (of mIoU@M) and B, and its marks per metric (BOLD, TIE or none)."""
 
     dataset: str
     budget: str
@@ -57,11 +62,20 @@ class Summary:
     strategy: str
     ssl: str
     reference: bool
-    miou: Stat
-    auc: Stat
+    mc_dropout: bool
+    m: float
+    b: float
+    values: dict[str, dict[int, float]]
     diagnostics: dict[str, float]
-    best_miou: bool = False
-    best_auc: bool = False
+    marks: dict[str, str] = field(default_factory=dict)
+
+    def stat(self, metric: str) -> Stat:
+        return Stat.of(self.values[metric].values())
+
+    @property
+    def block(self) -> tuple[str, str, str, bool]:
+        """What a method competes within: dataset, budget, pool and MC dropout or not."""
+        return self.dataset, self.budget, self.pool, self.mc_dropout
 
 
 @dataclass
@@ -92,32 +106,36 @@ def reference_span(records: list[RunRecord], dataset: str, budget: str) -> float
     return math.nan
 
 
-def summarize(records: list[RunRecord]) -> list[Summary]:
-    """Mean +- std over seeds per (dataset, budget, pool, method); the 100% references join
-    every budget of their pool (AUC = mIoU x span); best mean per column marked."""
+def summarize(records: list[RunRecord], ms: dict[str, float]) -> list[Summary]:
+    """Per (dataset, budget, pool, method) the per-seed mIoU@B, mIoU@M (M = ``ms[budget]``) and
+    AUC@B; the 100% references join every budget of their pool (AUC = mIoU x span)."""
     labels = pool_labels(records)
     runs = [r for r in records if not r.is_reference]
-    scenarios = list(dict.fromkeys((r.dataset, r.budget) for r in runs))
-    groups: dict[tuple[str, str, str, str], list[RunRecord]] = {}
+    last_step = {r.budget: budget_steps(r.config.budget)[-1] for r in runs}
+    groups: dict[tuple[str, str, str, bool, str], list[RunRecord]] = {}
     for record in runs:
-        groups.setdefault(
-            (record.dataset, record.budget, labels[record.pool_id], record.method), []
-        ).append(record)
-    for dataset, budget in scenarios:
+        key = (record.dataset, record.budget, labels[record.pool_id])
+        groups.setdefault((*key, record.mc_dropout, record.method), []).append(record)
+    for dataset, budget in dict.fromkeys((r.dataset, r.budget) for r in runs):
         pools = {labels[r.pool_id] for r in runs if (r.dataset, r.budget) == (dataset, budget)}
         for record in records:
-            if (
-                record.is_reference
-                and record.dataset == dataset
-                and labels[record.pool_id] in pools
-            ):
-                key = (dataset, budget, labels[record.pool_id], record.method)
+            pool = labels[record.pool_id]
+            if record.is_reference and record.dataset == dataset and pool in pools:
+                key = (dataset, budget, pool, record.mc_dropout, record.method)
                 groups.setdefault(key, []).append(record)
     summaries = []
-    for (dataset, budget, pool, method), members in groups.items():
-        first = members[0]
+    for (dataset, budget, pool, mc_dropout, method), members in groups.items():
+        first, m = members[0], ms[budget]
         span = reference_span(records, dataset, budget)
-        aucs = [r.miou_at_budget * span if r.is_reference else r.auc_at_budget for r in members]
+        values = {
+            MIOU_B: {r.seed: r.miou_at_budget for r in members},
+            MIOU_M: {r.seed: r.miou_at(m) for r in members},
+            AUC: {
+                r.seed: r.miou_at_budget * span if r.is_reference else r.auc_at_budget
+                for r in members
+            },
+        }
+        diagnostics = {name: _mean(r.diagnostic(name) for r in members) for name, _ in DIAGNOSTICS}
         summaries.append(
             Summary(
                 dataset,
@@ -127,12 +145,14 @@ def summarize(records: list[RunRecord]) -> list[Summary]:
                 first.strategy,
                 first.ssl,
                 first.is_reference,
-                Stat.of(r.miou_at_budget for r in members),
-                Stat.of(aucs),
-                {name: _mean(r.diagnostic(name) for r in members) for name, _ in DIAGNOSTICS},
+                mc_dropout,
+                m,
+                last_step[budget],
+                values,
+                diagnostics,
             )
         )
-    return _mark_best(summaries)
+    return summaries
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -140,61 +160,62 @@ def _mean(values: Iterable[float]) -> float:
     return float(np.mean(x)) if x else math.nan
 
 
-def _mark_best(summaries: list[Summary]) -> list[Summary]:
-    """Bold the highest mean among the AL methods (not the references) of each column."""
-    best: dict[tuple[str, str, str, str], float] = {}
-    for s in summaries:
-        if not s.reference:
-            for metric, stat in (("miou", s.miou), ("auc", s.auc)):
-                column = (s.dataset, s.budget, s.pool, metric)
-                if not math.isnan(stat.mean):
-                    best[column] = max(best.get(column, -math.inf), stat.mean)
-    marked = []
-    for s in summaries:
-        column = (s.dataset, s.budget, s.pool)
-        is_best = {
-            metric: not s.reference and stat.mean == best.get((*column, metric))
-            for metric, stat in (("miou", s.miou), ("auc", s.auc))
-        }
-        marked.append(replace(s, best_miou=is_best["miou"], best_auc=is_best["auc"]))
-    return marked
-
-
-def _scenarios(summaries: list[Summary]) -> list[tuple[str, str]]:
+def scenarios(summaries: list[Summary]) -> list[tuple[str, str]]:
+    """The (dataset, budget) pairs, in study order."""
     return list(dict.fromkeys((s.dataset, s.budget) for s in summaries))
 
 
-def _methods(summaries: list[Summary]) -> list[str]:
-    """AL methods in study order (supervised first, then each SSL method), references last."""
-    methods = list(dict.fromkeys(s.method for s in summaries if not s.reference))
-    ssl_order = list(dict.fromkeys(s.ssl for s in summaries if not s.reference))
-    by_ssl = {s.method: ssl_order.index(s.ssl) for s in summaries if not s.reference}
-    methods.sort(key=lambda m: by_ssl[m])
-    return methods + list(dict.fromkeys(s.method for s in summaries if s.reference))
+def row_order(summaries: list[Summary]) -> list[tuple[bool, str]]:
+    """(MC dropout, method) of the rows: AL methods in study order (supervised first, then each
+    SSL method), the 100% reference, then the MC-dropout block (BALD, 100% (MCD))."""
+    ssl_order = list(dict.fromkeys(s.ssl for s in summaries))
+    ordered = sorted(summaries, key=lambda s: (s.mc_dropout, s.reference, ssl_order.index(s.ssl)))
+    return list(dict.fromkeys((s.mc_dropout, s.method) for s in ordered))
+
+
+def metric_label(metric: str, summary: Summary) -> str:
+    """``mIoU@30``, ``AUC@50`` or ``mIoU@B``: a metric with its budget step."""
+    if metric == MIOU_M:
+        return f"mIoU@{summary.m:g}"
+    return f"AUC@{summary.b:g}" if metric == AUC else "mIoU@B"
+
+
+def cell_text(summary: Summary, metric: str) -> tuple[str, bool]:
+    """Mean ± std, `` (tied)`` where the best is not separable from others; bold when best."""
+    mark = summary.marks.get(metric, "")
+    return summary.stat(metric).text() + (" (tied)" if mark == TIE else ""), mark == BOLD
+
+
+RESULTS_NOTE = (
+    "mean ± sample std over seeds. Bold: the method beats every other of its block "
+    "significantly (paired by seed: 95% bootstrap CI of the difference excludes 0 and the "
+    "Holm-adjusted paired t-test p < 0.05); (tied): the best mean and the methods it does not "
+    "beat significantly. BALD (an MC-dropout network) is ranked only within its own block, "
+    "beside its 100% (MCD) reference. 100% rows: trained on the whole pool "
+    "(AUC = mIoU × (B − I)), never ranked."
+)
 
 
 def result_tables(summaries: list[Summary]) -> list[TableData]:
-    """One table per (dataset, budget): methods x pools, mIoU@B and AUC@B."""
+    """One table per (dataset, budget): methods x pools, mIoU@M and AUC@B."""
     tables = []
-    for dataset, budget in _scenarios(summaries):
+    for dataset, budget in scenarios(summaries):
         members = [s for s in summaries if (s.dataset, s.budget) == (dataset, budget)]
         pools = list(dict.fromkeys(s.pool for s in members))
-        cells = {(s.method, s.pool): s for s in members}
-        header = ["Method"] + [f"{p} {m}" for p in pools for m in ("mIoU@B", "AUC@B")]
+        cells = {(s.mc_dropout, s.method, s.pool): s for s in members}
+        names = [metric_label(MIOU_M, members[0]), metric_label(AUC, members[0])]
         table = TableData(
-            f"{dataset}, budget {budget}: mIoU@B and AUC@B",
-            header,
-            note="mean ± sample std over seeds; best AL method per column in bold; "
-            "100% rows: trained on the whole pool (AUC = mIoU × (B − I)).",
+            f"{dataset}, budget {budget}: {names[0]} and {names[1]}",
+            ["Method"] + [f"{p} {name}" for p in pools for name in names],
+            note=RESULTS_NOTE,
         )
-        for method in _methods(members):
+        for mc_dropout, method in row_order(members):
             row = [(method, False)]
             for pool in pools:
-                s = cells.get((method, pool))
-                if s is None:
-                    row += [("-", False), ("-", False)]
-                else:
-                    row += [(s.miou.text(), s.best_miou), (s.auc.text(), s.best_auc)]
+                s = cells.get((mc_dropout, method, pool))
+                row += (
+                    [("-", False)] * 2 if s is None else [cell_text(s, MIOU_M), cell_text(s, AUC)]
+                )
             table.rows.append(row)
         tables.append(table)
     return tables
@@ -203,12 +224,12 @@ def result_tables(summaries: list[Summary]) -> list[TableData]:
 def diagnostics_tables(summaries: list[Summary]) -> list[TableData]:
     """Per (dataset, budget): distinct sequences and groups per acquisition, near-duplicates."""
     tables = []
-    for dataset, budget in _scenarios(summaries):
+    for dataset, budget in scenarios(summaries):
         members = [
             s for s in summaries if (s.dataset, s.budget) == (dataset, budget) and not s.reference
         ]
         pools = list(dict.fromkeys(s.pool for s in members))
-        cells = {(s.method, s.pool): s for s in members}
+        cells = {(s.mc_dropout, s.method, s.pool): s for s in members}
         header = ["Method"] + [f"{p} {label}" for p in pools for _, label in DIAGNOSTICS]
         table = TableData(
             f"{dataset}, budget {budget}: selection diagnostics",
@@ -216,10 +237,10 @@ def diagnostics_tables(summaries: list[Summary]) -> list[TableData]:
             note="per acquisition, mean over cycles and seeds: distinct sequences and pool groups "
             "of the picks, share of picks with a near-duplicate among the picks.",
         )
-        for method in _methods(members):
+        for mc_dropout, method in row_order(members):
             row = [(method, False)]
             for pool in pools:
-                s = cells.get((method, pool))
+                s = cells.get((mc_dropout, method, pool))
                 for name, _ in DIAGNOSTICS:
                     value = math.nan if s is None else s.diagnostics[name]
                     digits = 2 if name == "near_duplicate_share" else 1
@@ -227,109 +248,6 @@ def diagnostics_tables(summaries: list[Summary]) -> list[TableData]:
             table.rows.append(row)
         tables.append(table)
     return tables
-
-
-@dataclass(frozen=True)
-class Best:
-    """The best method of one scenario and setting, beside the paper's guide."""
-
-    dataset: str
-    pool: str
-    redundancy: str
-    budget: str
-    budget_regime: str
-    setting: str
-    best: str
-    miou: float
-    runner_up: str
-    gap: float
-    best_auc: str
-    guide: str
-    agrees: bool | None
-
-
-def best_per_scenario(summaries: list[Summary], records: list[RunRecord]) -> list[Best]:
-    """Table 7 from the results: per pool, budget and setting (AL, or SSL-AL per SSL method)
-    the method with the best mean mIoU@B, against what the paper's guide recommends."""
-    final = {(r.dataset, r.budget): r.fractions[-1] for r in records if not r.is_reference}
-    rows = []
-    for dataset, budget in _scenarios(summaries):
-        regime = budget_regime(final[(dataset, budget)])
-        members = [
-            s for s in summaries if (s.dataset, s.budget) == (dataset, budget) and not s.reference
-        ]
-        for pool in dict.fromkeys(s.pool for s in members):
-            pool_kind = pool.split(" ")[0]
-            for ssl in dict.fromkeys(s.ssl for s in members):
-                candidates = [s for s in members if s.pool == pool and s.ssl == ssl]
-                ranked = sorted(candidates, key=lambda s: -s.miou.mean)
-                by_auc = max(candidates, key=lambda s: s.auc.mean)
-                pool_regime = redundancy(dataset, pool_kind)
-                guide, agrees = "-", None
-                if pool_regime in ("diverse", "redundant"):
-                    guide = recommend(pool_regime, regime, ssl != "none").label
-                    family = get_strategy(ranked[0].strategy).family.guide_word
-                    agrees = family == guide.split(" ")[0].split("-")[0]
-                rows.append(
-                    Best(
-                        dataset,
-                        pool,
-                        pool_regime,
-                        budget,
-                        regime,
-                        "AL" if ssl == "none" else f"SSL-AL ({ssl})",
-                        ranked[0].method,
-                        ranked[0].miou.mean,
-                        ranked[1].method if len(ranked) > 1 else "-",
-                        ranked[0].miou.mean - ranked[1].miou.mean if len(ranked) > 1 else math.nan,
-                        by_auc.method,
-                        guide,
-                        agrees,
-                    )
-                )
-    return rows
-
-
-def best_table(rows: list[Best]) -> TableData:
-    table = TableData(
-        "Best method per scenario (the paper's Table 7, from these results)",
-        [
-            "dataset",
-            "pool",
-            "redundancy",
-            "budget",
-            "regime",
-            "setting",
-            "best (mIoU@B)",
-            "mIoU@B",
-            "runner-up",
-            "gap",
-            "best (AUC@B)",
-            "paper's guide",
-            "agrees",
-        ],
-        note="agrees: the best method is of the guide's family (Random, Single = single-sample, "
-        "Batch = batch-based).",
-    )
-    for b in rows:
-        agrees = "-" if b.agrees is None else ("yes" if b.agrees else "no")
-        cells = [
-            b.dataset,
-            b.pool,
-            b.redundancy,
-            b.budget,
-            b.budget_regime,
-            b.setting,
-            b.best,
-            f"{b.miou:.2f}",
-            b.runner_up,
-            "-" if math.isnan(b.gap) else f"{b.gap:.2f}",
-            b.best_auc,
-            b.guide,
-            agrees,
-        ]
-        table.rows.append([(c, c == b.best) for c in cells])
-    return table
 
 
 def markdown(table: TableData) -> str:
@@ -345,50 +263,50 @@ def markdown(table: TableData) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_csv(summaries: list[Summary]) -> str:
+def csv_text(header: list[str], rows: Iterable[list[object]]) -> str:
+    """CSV with a header; floats to 6 significant digits, NaN and None as empty cells."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    names = [name for name, _ in DIAGNOSTICS]
-    writer.writerow(
-        ["dataset", "budget", "pool", "method", "strategy", "ssl", "reference", "seeds"]
-        + ["miou_mean", "miou_std", "auc_mean", "auc_std", "best_miou", "best_auc", *names]
-    )
-    for s in summaries:
-        writer.writerow(
-            [s.dataset, s.budget, s.pool, s.method, s.strategy, s.ssl, s.reference, s.miou.n]
-            + [_num(s.miou.mean), _num(s.miou.std), _num(s.auc.mean), _num(s.auc.std)]
-            + [s.best_miou, s.best_auc, *(_num(s.diagnostics[n]) for n in names)]
-        )
+    writer.writerow(header)
+    writer.writerows([_num(value) for value in row] for row in rows)
     return buffer.getvalue()
 
 
-def runs_csv(records: list[RunRecord]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        ["key", "dataset", "pool", "pool_size", "budget", "ssl", "strategy", "method", "seed"]
-        + ["cycle", "labeled", "nominal_fraction", "miou", "miou_at_budget", "auc_at_budget"]
-        + [name for name, _ in DIAGNOSTICS]
-    )
+def summary_csv(summaries: list[Summary]) -> str:
+    """Per summary: mean and sample std of mIoU@M, mIoU@B and AUC@B, marks, diagnostics."""
+    names = [name for name, _ in DIAGNOSTICS]
+    header = ["dataset", "budget", "pool", "method", "strategy", "ssl", "reference"]
+    header += ["mc_dropout", "seeds", "m", "miou_at_m_mean", "miou_at_m_std", "miou_mean"]
+    header += ["miou_std", "auc_mean", "auc_std", "miou_at_m_mark", "auc_mark", *names]
+    rows = []
+    for s in summaries:
+        miou_m, miou, auc = s.stat(MIOU_M), s.stat(MIOU_B), s.stat(AUC)
+        rows.append(
+            [s.dataset, s.budget, s.pool, s.method, s.strategy, s.ssl, s.reference]
+            + [s.mc_dropout, auc.n, s.m, miou_m.mean, miou_m.std, miou.mean, miou.std]
+            + [auc.mean, auc.std, s.marks.get(MIOU_M, ""), s.marks.get(AUC, "")]
+            + [s.diagnostics[n] for n in names]
+        )
+    return csv_text(header, rows)
+
+
+def runs_csv(records: list[RunRecord], ms: dict[str, float]) -> str:
+    """One row per run and cycle, with the run's mIoU@B, mIoU@M (M of its budget) and AUC@B."""
+    header = ["key", "dataset", "pool", "pool_size", "budget", "ssl", "strategy", "method"]
+    header += ["seed", "cycle", "labeled", "nominal_fraction", "miou", "miou_at_budget", "m"]
+    header += ["miou_at_m", "auc_at_budget", *(name for name, _ in DIAGNOSTICS)]
+    rows = []
     for r in records:
+        m = None if r.is_reference else ms[r.budget]
+        miou_at_m = r.miou_at_budget if m is None else r.miou_at(m)
         for c in r.cycles:
-            writer.writerow(
+            rows.append(
                 [r.key, r.dataset, r.pool, r.config.pool.size, r.budget, r.ssl, r.strategy]
                 + [r.method, r.seed, c.cycle, len(c.labeled), c.result.nominal_fraction]
-                + [_num(c.result.miou), _num(r.miou_at_budget), _num(r.auc_at_budget)]
-                + [_num(c.result.diagnostics.get(name)) for name, _ in DIAGNOSTICS]
+                + [c.result.miou, r.miou_at_budget, m, miou_at_m, r.auc_at_budget]
+                + [c.result.diagnostics.get(name) for name, _ in DIAGNOSTICS]
             )
-    return buffer.getvalue()
-
-
-def best_csv(rows: list[Best]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    fields = list(Best.__dataclass_fields__)
-    writer.writerow(fields)
-    for row in rows:
-        writer.writerow([_num(getattr(row, name)) for name in fields])
-    return buffer.getvalue()
+    return csv_text(header, rows)
 
 
 def _num(value: object) -> object:

@@ -12,12 +12,26 @@ from alseg.study.config import StudyConfig
 
 PAPER_STRATEGIES = ["random", "entropy", "equal", "bald", "coreset"]
 REDUNDANCY_POOLS = ["0f", "5f", "11f", "21f", "aug"]
+#: The paper's A2D2 pool lists (its repository's ``a2d2_pools``) and their line counts.
+OFFICIAL_LISTS = "data/a2d2_pools"
+OFFICIAL_POOL_SIZES = {
+    f"pool_{x}f/lab_images_100.txt": n for x, n in ((0, 2640), (5, 2640), (11, 2640), (21, 2680))
+}
 SEEDS = [0, 1, 2]
 
 SYNTH_MODEL = {"encoder": "efficientnet_lite0", "weights": "imagenet"}
-#: The paper's setting on GPUs: an ImageNet ResNet-50 (downloaded once from the timm hub) at
-#: output stride 8 standing in for WRN-38.
-GPU_MODEL = {"encoder": "resnet50", "weights": "imagenet", "output_stride": 8}
+#: Where the GPU presets read WRN-38's ImageNet weights (relative to the working directory, as
+#: the paper's code keeps them): the file ``wider_resnet38.pth.tar``.
+WRN38_WEIGHTS = "pretrained_models/wider_resnet38.pth.tar"
+#: The paper's setting on GPUs: DeepLabv3+ on an ImageNet WRN-38 at output stride 8. To read the
+#: weights from elsewhere, or to use another backbone (e.g. ``encoder: resnet50`` from the timm
+#: hub, without ``weights_path``), set ``base.model`` in a study YAML (``alseg study FILE``).
+GPU_MODEL = {
+    "encoder": "wrn38",
+    "weights": "imagenet",
+    "weights_path": WRN38_WEIGHTS,
+    "output_stride": 8,
+}
 #: The paper's recipe (SPEC §3): 100 epochs, SGD lr 1e-3 backbone / 1e-2 head, batch 8.
 GPU_TRAIN = {
     "epochs": 100,
@@ -66,13 +80,16 @@ def _synthdrive_paper() -> dict[str, Any]:
 
 
 def _paper_a2d2_pools() -> dict[str, Any]:
-    """The paper's A2D2 redundancy pools (2,640 frames each), 10-10."""
+    """The paper's A2D2 redundancy pools, 10-10: its official lists (put the paper's
+    ``a2d2_pools`` folder at ``data/a2d2_pools``), read as its code reads them (every line, a
+    repeated line a second copy: 2,640 frames, 2,680 for 21f), and a Pool-Aug of 2,640."""
+    lists = [
+        {"dataset": "a2d2", "root": "data/a2d2", "kind": f"list:{OFFICIAL_LISTS}/{name}", "size": n}
+        for name, n in OFFICIAL_POOL_SIZES.items()
+    ]
     return {
         "name": "paper-a2d2-pools",
-        "pools": [
-            {"dataset": "a2d2", "root": "data/a2d2", "kind": kind, "size": 2640}
-            for kind in REDUNDANCY_POOLS
-        ],
+        "pools": [*lists, {"dataset": "a2d2", "root": "data/a2d2", "kind": "aug", "size": 2640}],
         "strategies": PAPER_STRATEGIES,
         "ssl": ["none", "s4gan"],
         "budgets": ["10-10@50"],
@@ -112,11 +129,17 @@ def _paper_cityscapes() -> dict[str, Any]:
 
 
 def _a2d2_3k() -> dict[str, Any]:
-    """A2D2-3K: three cycles of 1,000 frames from the whole training set (~40K)."""
+    """A2D2-3K (Table 6): three cycles of 1,000 frames from the whole training set (~40K), with
+    the video baselines: the one-shot Uniform (3,000 frames evenly in time at once; no AUC) and
+    Uniform(@5)+Entropy (every 5th frame, about 8K, once; then Entropy, initial set included).
+
+    AUC@B spans the run's budget steps (1K to 3K: 2,000/40,135 = 0.0498 of the pool), as SPEC §4
+    defines it. The paper's 100% row (66.65 mIoU, AUC 6.64) implies a span of 0.0996 (about
+    4,000 frames), twice alseg's: compare AUCs with Table 6 after doubling, mIoU directly."""
     return {
         "name": "a2d2-3k",
         "pools": [{"dataset": "a2d2", "root": "data/a2d2", "kind": "all", "size": None}],
-        "strategies": ["random", "entropy", "coreset"],
+        "strategies": ["random", "entropy", "coreset", "uniform-oneshot", "uniform5-entropy"],
         "ssl": ["none", "s4gan"],
         "budgets": ["1000+1000x3"],
         "seeds": SEEDS,

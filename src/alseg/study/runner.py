@@ -102,12 +102,18 @@ def plan_study(study: StudyConfig, out_dir: str | Path) -> StudyPlan:
 
 
 def _check_encoders(configs: list[ExperimentConfig]) -> None:
-    import timm
+    """Every encoder exists and a registered one (wrn38) names its ImageNet weights file (the
+    file itself need not exist yet: only a run reads it)."""
+    from alseg.models.encoders import check_weights_path, is_known_encoder, list_encoders
 
-    known = set(timm.list_models())
-    for encoder in sorted({config.model.encoder for config in configs}):
-        if encoder not in known:
-            raise ConfigError(f"unknown encoder {encoder!r}; any timm model name works")
+    models = {config.model for config in configs}
+    for model in sorted(models, key=lambda m: (m.encoder, m.weights, m.weights_path or "")):
+        if not is_known_encoder(model.encoder):
+            raise ConfigError(
+                f"unknown encoder {model.encoder!r}; any timm model name works, "
+                f"or {', '.join(list_encoders())}"
+            )
+        check_weights_path(model.encoder, model.weights, model.weights_path)
 
 
 def run_study(

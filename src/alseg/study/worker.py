@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from alseg.acquisition.inference import infer_pool
-from alseg.acquisition.registry import FULL
+from alseg.acquisition.registry import FULL, get_strategy
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
 from alseg.io import atomic_write_bytes
@@ -52,7 +52,7 @@ def shared_key(config: ExperimentConfig) -> str | None:
     """Identity of the run's cycle-0 training: its config without what only acquisition uses
     (strategy, strategy options, later budget steps, keep_head) and with the head dropout the
     strategy trains with. None for the 100% reference, which shares nothing."""
-    if config.strategy == FULL:
+    if config.strategy == FULL or get_strategy(config.strategy).own_initial_set:
         return None
     values = config.model_dump(mode="json")
     del values["strategy"], values["strategy_options"], values["train"]["keep_head"]
@@ -99,7 +99,7 @@ class StoreHooks(LoopHooks):
                 if self.save_embeddings
                 else None
             )
-            labeled = initial_state(self.setup.config, len(self.setup.pool)).labeled.tolist()
+            labeled = initial_state(self.setup.config, self.setup.pool).labeled.tolist()
             values = self.setup.config.model_dump(mode="json")
             row = SharedRow(key, values, labeled, trained.evaluation, checkpoint, embeddings)
             self.store.put_shared(row)
@@ -155,7 +155,7 @@ def ensure_shared_cycle(
     if key is None or _stored_shared(store, key) is not None:
         return
     setup = setup_factory(config, device)
-    state = initial_state(config, len(setup.pool))
+    state = initial_state(config, setup.pool)
     cycles = len(schedule(config, len(setup.pool)))
     hooks = StoreHooks(setup, store, save_embeddings)
     hooks.shared_cycle(key, lambda: train_cycle(setup, state, cycles, SilentReporter()))

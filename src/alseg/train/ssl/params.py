@@ -102,6 +102,11 @@ class U2PLParams(Params):
     method: ClassVar[str] = "u2pl"
 
     ema_decay: float = Field(0.99, ge=0.0, lt=1.0, description="EMA decay of the teacher")
+    evaluate_teacher: bool = Field(
+        True,
+        description="the trained model is the EMA teacher, which U2PL evaluates (the loop then "
+        "evaluates and scores with it); false: the student",
+    )
     warmup_fraction: float = Field(
         1 / 80,
         ge=0.0,

@@ -5,8 +5,9 @@ Per iteration, after a supervised warm-up:
   ``cutmix_prob``, a box of half the image) with the next image of the batch, labels alike;
 - the student sees [labeled x; mixed u] together; loss = L_ce + w_u L_u + w_c L_c;
 - L_u: cross-entropy against the pseudo-labels on all but the alpha_t % highest-entropy valid
-  pixels (entropy of the teacher on the mixed images), summed and divided by the number of valid
-  pixels; alpha_t = unreliable_percent * (1 - t), t = iteration / iterations;
+  pixels (entropy of the teacher on the mixed images), normalised as the original does: the mean
+  over the kept pixels times (all pixels / kept pixels); alpha_t = unreliable_percent * (1 - t),
+  t = iteration / iterations;
 - L_c: per class c, anchors are student features of pixels labelled c (ground truth, or a
   pseudo-label among the lowest-entropy a_t % unlabeled pixels) where the teacher gives c
   probability > delta_p; the positive is the teacher's mean feature of those pixels; negatives come
@@ -23,7 +24,14 @@ owned by the trainer (3x3 conv, BN, ReLU, 1x1 conv to ``rep_dim``) maps the 256-
 (stride 16) to the representation; labels, masks and probabilities are read at the centre pixel of
 each stride x stride cell. The teacher (model and head) is a deep copy, always in eval mode,
 updated after each step by EMA of parameters and floating-point buffers (so its BN uses EMA running
-statistics), with decay min(1 - 1 / (k + 1), ema_decay) at the k-th semi-supervised step.
+statistics), with decay min(1 - 1 / (k + 1), ema_decay) at the k-th semi-supervised step. As U2PL
+evaluates its teacher, the trained model handed back is the teacher (``evaluate_teacher``; the
+loop then evaluates and scores with it), unless no semi-supervised step ran.
+
+Remaining differences from the original: features come from the trainer's projection head on the
+ASPP output instead of the decoder's representation head; negatives follow the paper (above); no
+auxiliary loss or OHEM; the labeled and unlabeled batches share one optimizer step and schedule
+with alseg's poly decay; the original's momentum prototype option is not implemented.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from alseg.data.base import IGNORE_INDEX
@@ -44,7 +53,6 @@ from alseg.train.ssl.common import (
     cutmix_boxes,
     entropy,
     finish_run,
-    masked_cross_entropy,
     mix,
     report_step,
     start_run,
@@ -284,7 +292,7 @@ class U2PLStep:
                 uncertainty, valid, decayed_percent(params.anchor_percent, progress)
             )
         ce = labeled_loss(output.logits[:n], masks)
-        unsupervised = masked_cross_entropy(output.logits[n:], labels, kept, valid)
+        unsupervised = unsupervised_loss(output.logits[n:], labels, kept)
 
         grid, stride = features.shape[-2:], self.model.stride
         labeled_valid = masks != IGNORE_INDEX
@@ -311,6 +319,17 @@ class U2PLStep:
             self.generator,
         )
         return ce, unsupervised, contrastive
+
+
+def unsupervised_loss(
+    logits: torch.Tensor, labels: torch.Tensor, kept: torch.Tensor
+) -> torch.Tensor:
+    """L_u as the original normalises it: the mean cross-entropy over the ``kept`` pixels times
+    (all pixels / kept pixels), i.e. their sum x all / kept^2 (0 when none is kept)."""
+    per_pixel = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="none")
+    count = kept.sum().float()
+    total = (per_pixel * kept).sum()
+    return total * kept.numel() / count.square() if count > 0 else total * 0.0
 
 
 def mix_with_next(batch: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -363,4 +382,6 @@ def fit_u2pl(request: FitRequest) -> FitResult:
             "contrastive": float(contrastive.detach()),
         }
         report_step(request.on_step, iteration, run.total, losses)
+    if params.evaluate_teacher and run.total > warmup:
+        model.load_state_dict(step.teacher.state_dict())  # U2PL evaluates its EMA teacher
     return finish_run(model, run, losses)
