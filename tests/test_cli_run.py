@@ -68,6 +68,10 @@ def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
         (["--pool-size", "999999"], "999999"),
         (["--ssl", "magic"], "ssl"),
         (["--head-dropout", "1.5"], "head_dropout"),
+        (["--epochs", "0"], "train.epochs: Input should be greater than or equal to 0.01"),
+        (["--epochs", "-1"], "train.epochs"),
+        (["--until", "0"], "until 0"),
+        (["--budget", "10-15", "--until", "50"], "not a budget step"),
         (["--dataset", "camvid", "--data-root", ".", "--image-size", "32x64"], "synthdrive only"),
     ],
 )
@@ -96,6 +100,33 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_budget_option_reads_the_budget_grammar(budget, until, label):
     config = experiment_from_options({"budget": budget, "until": until}, set(), None)
     assert config.budget.label() == label
+
+
+@pytest.mark.parametrize("kind", ["folder", "latin-1"])
+def test_item10_a_config_that_is_a_folder_or_not_utf8_is_one_line(
+    tmp_path, kind, monkeypatch, capsys
+):
+    config = tmp_path / "config.yaml"
+    if kind == "folder":
+        config.mkdir()
+    else:
+        config.write_bytes("strategy: entropy # caf\xe9\n".encode("latin-1"))
+    done = alseg_in_process(
+        "run", "--config", str(config), cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and str(config) in lines[0], lines
+    assert ("folder" if kind == "folder" else "not UTF-8") in lines[0]
+
+
+def test_model_weights_option_sets_the_weights_file():
+    config = experiment_from_options({"model_weights": Path("w.pth")}, {"model_weights"}, None)
+    assert config.model.weights_path == "w.pth"
+
+
+def test_item07_until_alone_keeps_the_config_files_initial_and_step(tiny_config: Path):
+    config = experiment_from_options({"until": 60.0}, {"until"}, tiny_config)
+    assert config.budget.label() == "20-20@60"  # the file says 20-20@40
 
 
 def test_strategies_lists_every_registered_name(tmp_path: Path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from alseg.config import BudgetConfig, parse_image_size
@@ -22,8 +22,11 @@ def budgets(draw: st.DrawFn) -> BudgetConfig:
         counts = st.integers(1, 10**6), st.integers(0, 10**6), st.integers(1, 50)
         return BudgetConfig(absolute=tuple(draw(c) for c in counts))
     initial = draw(percent.filter(lambda value: value > 0))
-    until = draw(st.floats(min_value=initial, max_value=100))
-    return BudgetConfig(initial=initial, step=draw(percent), until=until)
+    step = draw(st.one_of(st.just(0.0), st.floats(min_value=0.01, max_value=100)))
+    steps = draw(st.integers(0, int((100 - initial) / step))) if step else 0
+    until = min(initial + steps * step, 100.0)
+    assume(abs((until - initial) / step - round((until - initial) / step)) < 1e-9 if step else True)
+    return BudgetConfig(initial=initial, step=step, until=until)
 
 
 @given(budgets())
@@ -89,7 +92,7 @@ def test_absolute_budget_takes_no_percentages() -> None:
 
 @pytest.mark.parametrize(
     ("text", "cycles"),
-    [("10-10", 5), ("10-10@30", 3), ("10-10@45", 4), ("10-0@50", 1), ("1000+1000x3", 3)],
+    [("10-10", 5), ("10-10@30", 3), ("10-10@40", 4), ("10-0@10", 1), ("1000+1000x3", 3)],
 )
 def test_cycles(text: str, cycles: int) -> None:
     budget = BudgetConfig.parse(text)
@@ -125,7 +128,7 @@ def test_impossible_budgets(budget: BudgetConfig, pool: int, message: str) -> No
 
 @pytest.mark.parametrize(
     ("text", "pool", "fraction"),
-    [("2-2", 12, 0.10), ("10-10@30", 12, 0.30), ("10-10@45", 100, 0.40), ("10+10x3", 60, 0.5)],
+    [("2-2", 12, 0.10), ("10-10@30", 12, 0.30), ("10-10@40", 100, 0.40), ("10+10x3", 60, 0.5)],
 )
 def test_final_fraction_needs_no_feasible_schedule(text: str, pool: int, fraction: float) -> None:
     assert BudgetConfig.parse(text).final_fraction(pool) == pytest.approx(fraction)
@@ -153,3 +156,16 @@ def test_image_size(value: object, size: tuple[int, int]) -> None:
 def test_bad_image_size_is_one_clear_line(value: object) -> None:
     with pytest.raises(ConfigError, match=r"image size .* is not HxW"):
         parse_image_size(value)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"initial": 10, "step": 15, "until": 50}, "is not a budget step I \\+ k\\*S \\(10, 25, 40"),
+        ({"initial": 10, "step": 0, "until": 50}, "step 0 labels once: until must be 10"),
+    ],
+)
+def test_item07_a_b_off_the_budget_grid_is_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        BudgetConfig(**values)
+    assert BudgetConfig(initial=10, step=0, until=10).cycles == 1

@@ -139,3 +139,13 @@ def test_list_files_sorted_filtered_and_missing_folder(tmp_path: Path) -> None:
     assert [p.name for p in list_files(tmp_path, (".png",))] == ["b.png"]
     with pytest.raises(DataError, match="nowhere"):
         list_files(tmp_path / "nowhere")
+
+
+def test_item09_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    values = np.array([[0, 257, 32768, 65535]], dtype=np.uint16)
+    path = tmp_path / "scan.png"
+    Image.fromarray(values).save(path)  # PIL writes mode I;16
+    assert Image.open(path).mode.startswith("I")
+    rgb = read_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (1, 4, 3)
+    assert rgb[0, :, 0].tolist() == [0, 1, 128, 255] and (rgb[..., 0] == rgb[..., 2]).all()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
-from alseg.io import atomic_write_bytes, atomic_write_text
+from alseg.io import atomic_write_bytes, atomic_write_text, staging_folder
 
 
 def test_writes_into_new_folders_and_replaces_the_old_content(tmp_path):
@@ -28,3 +31,23 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_text() == "kept"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.parametrize(
+    ("umask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
+)
+def test_item16_writes_respect_the_umask_and_reach_the_disk(
+    tmp_path, monkeypatch, umask, file_mode, folder_mode
+):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    previous = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "results.json", b"{}")
+        folder = staging_folder(tmp_path / "rounds", ".round_1.")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE(folder.stat().st_mode) == folder_mode
+    assert synced  # flushed to disk before the rename

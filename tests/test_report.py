@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from alseg.config import build
 from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
 from alseg.io import atomic_write_bytes
 from alseg.report.build import write_report
-from alseg.report.records import redundancy
+from alseg.report.curves import BAND, budget_figure
+from alseg.report.records import load_records, redundancy
 from alseg.report.tables import Stat
 from alseg.study.config import StudyConfig, expand
 from alseg.study.store import CycleRow, SharedRow, Store
@@ -101,22 +103,28 @@ def report(tmp_path_factory):
 
 def test_report_tables_match_hand_computed_numbers(report):
     markdown = (report.out_dir / "report.md").read_text()
+    # Budget 10-10@30: M = I + 2S = 30 = B. Two seeds whose paired differences are constant or
+    # of n = 2 decide nothing: every AL method is tied with the best, none is bold.
     rows = [
         # 11f: AUC = 0.05 (m0 + 2 m1 + m2); seeds 6.8/7.3, 7.05/7.45, 7.3/7.6; 100%: 52 x 0.2
-        "| Random | 40.00 ± 2.83 | 7.05 ± 0.35 | **47.00 ± 1.41** | **8.00 ± 0.28** |",
-        "| Entropy | 42.00 ± 1.41 | 7.25 ± 0.28 | 46.00 ± 1.41 | 7.75 ± 0.28 |",
-        "| Coreset | **44.00 ± 0.00** | **7.45 ± 0.21** | 41.00 ± 1.41 | 7.30 ± 0.28 |",
+        "| Random | 40.00 ± 2.83 (tied) | 7.05 ± 0.35 (tied) | 47.00 ± 1.41 (tied) "
+        "| 8.00 ± 0.28 (tied) |",
+        "| Entropy | 42.00 ± 1.41 (tied) | 7.25 ± 0.28 (tied) | 46.00 ± 1.41 (tied) "
+        "| 7.75 ± 0.28 (tied) |",
+        "| Coreset | 44.00 ± 0.00 (tied) | 7.45 ± 0.21 (tied) | 41.00 ± 1.41 (tied) "
+        "| 7.30 ± 0.28 (tied) |",
         "| 100% | 52.00 ± 2.83 | 10.40 ± 0.57 | 60.00 ± 0.00 | 12.00 ± 0.00 |",
     ]
     for row in rows:
         assert row in markdown
-    assert "| Method | 11f mIoU@B | 11f AUC@B | 0f mIoU@B | 0f AUC@B |" in markdown
+    assert "| Method | 11f mIoU@30 | 11f AUC@30 | 0f mIoU@30 | 0f AUC@30 |" in markdown
+    assert "**" not in markdown.split("## Ranking")[0]
     html = (report.out_dir / "report.html").read_text()
-    assert "<td><b>44.00 ± 0.00</b></td>" in html and "<td>52.00 ± 2.83</td>" in html
-    for name in ("summary.csv", "runs.csv", "best.csv"):
+    assert "<td>44.00 ± 0.00 (tied)</td>" in html and "<td>52.00 ± 2.83</td>" in html
+    for name in ("summary.csv", "ranking.csv", "runs.csv", "best.csv"):
         assert (report.out_dir / name).stat().st_size > 0
     for stem in ("synthdrive-11f-10-10_30", "synthdrive-0f-10-10_30"):
-        for suffix in ("png", "svg"):
+        for suffix in ("png", "pdf", "svg"):
             assert (report.out_dir / "curves" / f"{stem}.{suffix}").stat().st_size > 1000
     if importlib.util.find_spec("openTSNE") is None:
         assert report.notes == [
@@ -127,26 +135,55 @@ def test_report_tables_match_hand_computed_numbers(report):
         assert report.notes == []
 
 
+def test_curves_are_vector_and_high_resolution(report):
+    stem = report.out_dir / "curves" / "synthdrive-11f-10-10_30"
+    with Image.open(stem.with_suffix(".png")) as png:
+        assert png.size == (1200, 800)  # 6 x 4 inches at 200 dpi
+        assert png.info["dpi"] == pytest.approx((200, 200), abs=0.1)
+    assert stem.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    assert b"<svg" in stem.with_suffix(".svg").read_bytes()
+
+
+def test_curves_state_the_band_and_tick_the_budget_steps(report):
+    records = load_records(Store(report.out_dir.parent))
+    members = [r for r in records if r.pool == "11f" and not r.is_reference]
+    references = [r for r in records if r.pool == "11f" and r.is_reference]
+    figure = budget_figure(members, references, ["random", "entropy", "coreset"], "11f")
+    axes = figure.axes[0]
+    assert axes.get_legend().get_title().get_text() == BAND
+    assert "std" in BAND and "seeds" in BAND
+    assert list(axes.get_xticks()) == [10, 20, 30]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["10", "20", "30"]
+    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert "Random (n=2)" in labels and "100% (n=2)" in labels
+
+
 def test_summary_csv_against_the_statistics_module(report):
     rows = list(csv.DictReader((report.out_dir / "summary.csv").open()))
     entropy = next(r for r in rows if r["pool"] == "11f" and r["method"] == "Entropy")
-    assert float(entropy["miou_mean"]) == pytest.approx(42.0)
+    assert float(entropy["m"]) == 30.0
+    assert float(entropy["miou_at_m_mean"]) == float(entropy["miou_mean"]) == pytest.approx(42.0)
     assert float(entropy["miou_std"]) == pytest.approx(statistics.stdev([41, 43]), rel=1e-5)
     aucs = [0.05 * (m[0] + 2 * m[1] + m[2]) for m in MIOUS["11f"]["entropy"]]
     assert float(entropy["auc_mean"]) == pytest.approx(statistics.mean(aucs), rel=1e-5)
     assert float(entropy["distinct_sequences"]) == 2.0
-    assert entropy["best_miou"] == "False"
+    assert entropy["miou_at_m_mark"] == entropy["auc_mark"] == "tied"
     reference = next(r for r in rows if r["pool"] == "0f" and r["method"] == "100%")
     assert reference["reference"] == "True" and float(reference["auc_mean"]) == pytest.approx(12.0)
+    assert reference["auc_mark"] == ""
 
 
 def test_best_method_per_scenario_against_the_guide(report):
     best = {r["pool"]: r for r in csv.DictReader((report.out_dir / "best.csv").open())}
     assert best["11f"]["redundancy"] == "redundant" and best["11f"]["budget_regime"] == "high"
     assert best["11f"]["best"] == "Coreset" and best["11f"]["guide"] == "Batch"
-    assert best["11f"]["agrees"] == "True" and float(best["11f"]["gap"]) == pytest.approx(2.0)
+    assert best["11f"]["guide_pick"] == "Coreset" and best["11f"]["tied"] == "Entropy, Random"
+    assert float(best["11f"]["gap"]) == pytest.approx(-0.2)  # AUC@30: Entropy - Coreset
     assert best["0f"]["best"] == "Random" and best["0f"]["guide"].startswith("Single")
-    assert best["0f"]["agrees"] == "False" and best["0f"]["runner_up"] == "Entropy"
+    assert best["0f"]["runner_up"] == "Entropy" and best["0f"]["guide_pick"] == "Entropy"
+    # two seeds with constant or n = 2 paired differences: a tie, so the guide is undecided
+    assert best["11f"]["verdict"] == best["0f"]["verdict"] == "undecided"
+    assert best["11f"]["clear"] == best["0f"]["clear"] == "False"
 
 
 def test_report_without_results_is_a_data_error(tmp_path):

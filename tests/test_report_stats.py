@@ -115,9 +115,7 @@ def test_rank_against_the_best_with_holm_adjusted_t_tests():
 
 
 def test_a_clear_winner_beats_every_other_method():
-    ranking = rank(
-        {"Random": {0: 40.0, 1: 41.0, 2: 42.0}, "Entropy": {0: 36.9, 1: 38.1, 2: 38.8}}
-    )
+    ranking = rank({"Random": {0: 40.0, 1: 41.0, 2: 42.0}, "Entropy": {0: 36.9, 1: 38.1, 2: 38.8}})
     assert [r.verdict for r in ranking] == [BEST, WORSE]
     assert clear_winner(ranking) and tied_with_best(ranking) == set()
 

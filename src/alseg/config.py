@@ -74,9 +74,9 @@ class TrainConfig(Strict):
     learning rates and 10 epochs, which on synthdrive reaches in 400 iterations (41.8 mIoU) more
     than the paper's learning rates reach in 2,000 (39.0)."""
 
-    epochs: float = 10.0
-    min_iterations: int = 100
-    batch_size: int = 8
+    epochs: float = Field(10.0, ge=0.01)  # iterations = epochs * |L| / batch, at least the floor
+    min_iterations: int = Field(100, ge=0)  # the floor
+    batch_size: int = Field(8, ge=1)
     lr_backbone: float = 1e-2
     lr_head: float = 1e-1
     momentum: float = 0.9
@@ -116,6 +116,14 @@ class BudgetConfig(Strict):
             if self.until < self.initial or self.until > 100:
                 raise ValueError(
                     f"budget until {self.until}% must be in [initial {self.initial}%, 100%]"
+                )
+            steps = (self.until - self.initial) / self.step if self.step else 0.0
+            if abs(steps - round(steps)) > 1e-6 or (not self.step and self.until != self.initial):
+                grid = ", ".join(f"{self.initial + c * self.step:g}" for c in range(4))
+                if not self.step:
+                    raise ValueError(f"budget step 0 labels once: until must be {self.initial:g}")
+                raise ValueError(
+                    f"budget until {self.until:g}% is not a budget step I + k*S ({grid}, ...)"
                 )
         elif min(self.absolute) < 0 or self.absolute[0] < 1 or self.absolute[2] < 1:
             raise ValueError(f"absolute budget {self.absolute} needs N >= 1, M >= 0 and C >= 1")
@@ -286,15 +294,27 @@ def _one_line(error: ValidationError) -> str:
     return f"invalid config {where}: {message}"
 
 
-def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read an experiment YAML file (safe_load) into a validated config."""
+def read_yaml_settings(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping a YAML file holds (safe_load, UTF-8); one ConfigError line for a missing,
+    unreadable, non-UTF-8 or non-YAML file, or one that holds no mapping."""
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(f"{what} {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder; give a .yaml file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} {path} is not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise ConfigError(f"{what} {path} cannot be read ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"{what} {path} is not valid YAML: {error}") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings")
-    return build(ExperimentConfig, **values)
+        raise ConfigError(f"{what} {path} must hold a mapping of settings")
+    return values
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read an experiment YAML file (safe_load) into a validated config."""
+    return build(ExperimentConfig, **read_yaml_settings(path))

@@ -21,6 +21,8 @@ runs on numpy's BLAS, accelerator work on torch.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -79,14 +81,18 @@ def _greedy_picks(
     chunk_size: int,
     *,
     prune: bool = True,
-    stats: dict[str, int] | None = None,
+    stats: dict[str, float] | None = None,
 ) -> np.ndarray:
     """The greedy loop on validated input (numpy or torch matrix, on any device); ``stats``
-    receives counts of the rows read per pick and of the exact recomputations."""
+    receives the seconds spent in start-up (distances to the labeled rows) and in the picks, and
+    counts of the rows read per pick and of the exact recomputations."""
     picks = np.empty(k, dtype=np.int64)
     if k == 0:
         return picks
+    start = time.perf_counter()
     cover = _Cover(x, labeled_idx, k - 1, chunk_size)
+    picks_start = time.perf_counter()
+    cover.stats["startup_s"] = picks_start - start
     wait, backoff = 0, 1
     for step in range(k):
         picks[step] = cover.farthest()
@@ -101,6 +107,7 @@ def _greedy_picks(
         else:
             wait = max(0, wait - 1)
         cover.add_full(int(picks[step]))
+    cover.stats["picks_s"] = time.perf_counter() - picks_start
     if stats is not None:
         stats.update(cover.stats)
     return picks
@@ -128,7 +135,12 @@ class _Cover:
         self.centers = self._full(len(labeled) + more_centers, 0, integer=True)
         self.count = len(labeled)
         self.dots = self._full(n, 0.0, dtype=x.dtype)
-        self.stats = {"picks_updated": 0, "rows_read": 0, "rows_exact": 0, "full_passes": 0}
+        self.stats: dict[str, float] = {
+            "picks_updated": 0,
+            "rows_read": 0,
+            "rows_exact": 0,
+            "full_passes": 0,
+        }
         if len(labeled):
             rows = self._index(labeled)
             self.centers[: len(labeled)] = rows
@@ -238,8 +250,9 @@ class _Cover:
             self._take_closer(start + first, ref_start + nearest[first], labeled)
             block[local, nearest] = np.inf
             bound = self._threshold(approx_min, tol, rows, block.dtype)
-            near, columns = self._nonzero(block <= bound[:, None], pairs=True)
-            self._take_closer(start + near, ref_start + columns, labeled)
+            more = self._nonzero(self._row_min(block) <= bound)  # usually few rows
+            near, columns = self._nonzero(block[more] <= bound[more, None], pairs=True)
+            self._take_closer(start + more[near], ref_start + columns, labeled)
 
     def _threshold(
         self, approx_min: Matrix, tol: Matrix, rows: slice, dtype: np.dtype | torch.dtype
@@ -288,6 +301,9 @@ class _Cover:
 
     def _index(self, rows: np.ndarray) -> Matrix:
         return torch.as_tensor(rows, device=self.x.device) if self.on_torch else rows
+
+    def _row_min(self, block: Matrix) -> Matrix:
+        return block.amin(1) if self.on_torch else block.min(1)
 
     def _arange(self, n: int) -> Matrix:
         return torch.arange(n, device=self.x.device) if self.on_torch else np.arange(n)

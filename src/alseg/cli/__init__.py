@@ -69,6 +69,10 @@ def run(
         float | None,
         typer.Option(help="decoder-head dropout; 0.5 with --strategy full = BALD's MCD reference"),
     ] = None,
+    model_weights: Annotated[
+        Path | None,
+        typer.Option(help="ImageNet encoder weights file (wrn38, or any timm encoder offline)"),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="experiment YAML; options override it")
     ] = None,
@@ -91,6 +95,7 @@ def run(
         epochs=epochs,
         image_size=image_size,
         head_dropout=head_dropout,
+        model_weights=model_weights,
         config=config,
         console=console,
         explicit=_explicit_options(context),

@@ -43,9 +43,17 @@ def experiment_from_options(
         values["pool"]["size"] = None  # real data: the whole training split unless asked
         values["pool"]["kind"] = options["pool"] if "pool" in explicit else "all"
         values["train"]["workers"] = 2  # decoding files: load in DataLoader workers
-    if given("budget") or given("until"):
-        budget = options["budget"] or "10-10"
-        values["budget"] = BudgetConfig.parse(budget, options.get("until")).model_dump()
+    if given("budget"):
+        until = options["until"] if given("until") else None
+        values["budget"] = BudgetConfig.parse(options["budget"], until).model_dump()
+    elif given("until"):  # a new B for the budget of the config file (or the default)
+        budget = BudgetConfig(**values["budget"])
+        if budget.absolute is not None:
+            raise ConfigError(f"--until applies to I-S budgets, not {budget.label()}")
+        values["budget"] = build(BudgetConfig, **{**values["budget"], "until": options["until"]})
+        values["budget"] = values["budget"].model_dump()
+    if given("model_weights"):
+        values["model"]["weights_path"] = str(options["model_weights"])
     if given("head_dropout"):
         values["model"]["head_dropout"] = options["head_dropout"]
     if given("epochs"):

@@ -38,9 +38,22 @@ def open_image(path: Path) -> Image.Image:
         raise DataError(f"{path}: cannot read image ({exc})") from exc
 
 
+#: Integer image modes wider than 8 bits, with their full-scale value (medical scans, depth).
+WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I": 65535}
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as uint8 HxWx3 RGB."""
+    """An image file as uint8 HxWx3 RGB; 16-bit grayscale scaled down (value * 255 / 65535),
+    not clipped; 32-bit float images are refused."""
     img = open_image(path)
+    if img.mode in WIDE_MODES:
+        values = np.asarray(img, dtype=np.int64)
+        if values.min() < 0 or values.max() > WIDE_MODES[img.mode]:
+            raise DataError(f"{path}: {img.mode} values outside 0..65535 (a 16-bit image expected)")
+        gray = (values * 255 + WIDE_MODES[img.mode] // 2) // WIDE_MODES[img.mode]
+        return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+    if img.mode == "F":
+        raise DataError(f"{path}: 32-bit float images are not supported; save as 8 or 16 bit")
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.array(img)  # a writable copy: torch.from_numpy needs one

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.errors import ConfigError
+from alseg.io import atomic_write_bytes
 
 CAPTION_HEIGHT = 12
 MIN_CELL_WIDTH = 256  # small images are enlarged (nearest neighbour) to at least this width
@@ -70,13 +70,7 @@ def write_preview(
         draw.text((x + 2, y), caption, fill=(0, 0, 0))
         sheet.paste(cell, (x, y + CAPTION_HEIGHT))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-    os.close(handle)
-    try:
-        sheet.save(temp, format="PNG")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
     return path

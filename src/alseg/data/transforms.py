@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from alseg.data.base import IGNORE_INDEX, SegDataset
+from alseg.errors import clean_worker_errors
 
 
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,4 +134,4 @@ def eval_batches(
     """(images, masks, positions) batches of equal-size images, in a deterministic order."""
     view = EvalView(dataset, indices)
     loader = torch.utils.data.DataLoader(view, batch_size=None, num_workers=workers)
-    return same_size_batches(iter(loader), batch_size)
+    return same_size_batches(clean_worker_errors(loader), batch_size)

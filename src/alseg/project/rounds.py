@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from alseg.advise import Advice
@@ -16,6 +15,7 @@ from alseg.annotation import (
     write_manifest,
 )
 from alseg.errors import DataError
+from alseg.io import staging_folder
 from alseg.project.state import ROUNDS_DIR, Project, now
 
 
@@ -35,8 +35,7 @@ def write_round(
             f"{final} exists but the project state does not list it (an interrupted select?); "
             "remove it and select again"
         )
-    rounds.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=rounds, prefix=f".round_{round_number}."))
+    staging = staging_folder(rounds, f".round_{round_number}.")
     try:
         classes = project.class_list()
         name = f"{project.directory.resolve().name} round {round_number}"

@@ -51,14 +51,18 @@ def budget_curves(records: list[RunRecord], out_dir: Path) -> list[Path]:
             for r in records
             if r.is_reference and (r.dataset, labels[r.pool_id]) == (dataset, pool)
         ]
-        figure = _figure(members, references, strategies, f"{dataset} {pool}, budget {budget}")
+        figure = budget_figure(
+            members, references, strategies, f"{dataset} {pool}, budget {budget}"
+        )
         written += save_figure(figure, out_dir, safe_name(dataset, pool, budget))
     return written
 
 
-def _figure(
+def budget_figure(
     members: list[RunRecord], references: list[RunRecord], strategies: list[str], title: str
 ) -> Figure:
+    """mIoU against % labeled: per method the mean over seeds with a ±1 std band (the legend's
+    title says so), the references as horizontal lines, x ticks at the budget steps."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -11,7 +11,14 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from alseg.acquisition.registry import FULL, check_strategy
-from alseg.config import BudgetConfig, ExperimentConfig, SSLConfig, Strict, build
+from alseg.config import (
+    BudgetConfig,
+    ExperimentConfig,
+    SSLConfig,
+    Strict,
+    build,
+    read_yaml_settings,
+)
 from alseg.data.pools import check_pool_kind
 from alseg.data.registry import list_datasets
 from alseg.errors import AlsegError, ConfigError
@@ -138,14 +145,7 @@ def _unique(values: list[Any], what: str) -> list[Any]:
 def load_study(path: str | Path) -> StudyConfig:
     """Read a study YAML file (safe_load); its name defaults to the file's stem."""
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"study file {path} not found") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"study file {path} is not valid YAML: {error}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"study file {path} must hold a mapping of settings")
+    values = read_yaml_settings(path, "study file")
     values.setdefault("name", path.stem)
     return build(StudyConfig, **values)
 

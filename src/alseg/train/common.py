@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from alseg.config import TrainConfig
 from alseg.data.base import IGNORE_INDEX, SegDataset
 from alseg.data.transforms import TrainView, batch_keys
+from alseg.errors import clean_worker_errors
 from alseg.models import SegmentationModel
 
 
@@ -54,7 +55,7 @@ def endless_batches(
         num_workers=train.workers,
         persistent_workers=train.workers > 0,
     )
-    return iter(loader)
+    return clean_worker_errors(loader)
 
 
 def prepare(
