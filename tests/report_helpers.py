@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from alseg.acquisition.registry import FULL
+from alseg.acquisition.registry import FULL, get_strategy
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
 from alseg.metrics import budget_steps
@@ -20,11 +20,13 @@ Mious = Callable[[ExperimentConfig], Sequence[float]]
 
 
 def cycle_rows(config: ExperimentConfig, mious: Sequence[float]) -> list[CycleRow]:
-    """The cycles of a finished run at the budget's nominal fractions (1.0 for a reference)."""
+    """The cycles of a finished run at the budget's nominal fractions (1.0 for a reference, the
+    last one only for a one-shot strategy)."""
     if config.strategy == FULL:
         fractions = [1.0]
     else:
         fractions = [step / 100 for step in budget_steps(config.budget)]
+        fractions = fractions[-1:] if get_strategy(config.strategy).one_shot else fractions
     assert len(fractions) == len(mious), (config.strategy, config.budget.label(), mious)
     rows = []
     for cycle, (fraction, miou) in enumerate(zip(fractions, mious, strict=True)):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from alseg.acquisition.registry import list_strategies
-from alseg.cli.run import experiment_from_options
+from alseg.cli.run import check_out_dir, default_out_dir, experiment_from_options
+from alseg.errors import ConfigError, DataError
 from tests.cli_helpers import alseg_in_process, alseg_subprocess
 
 TINY = {
@@ -117,6 +120,52 @@ def test_item10_a_config_that_is_a_folder_or_not_utf8_is_one_line(
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and str(config) in lines[0], lines
     assert ("folder" if kind == "folder" else "not UTF-8") in lines[0]
+
+
+def test_item03_an_unwritable_out_is_refused_before_training(
+    tmp_path, tiny_config, monkeypatch, capsys
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    trained = []
+    monkeypatch.setattr("alseg.loop.train_cycle", lambda *a, **k: trained.append(1))
+    for out, message in ((blocker, "is a file"), (blocker / "out", "cannot write in")):
+        done = alseg_in_process(
+            "run", "--config", str(tiny_config), "--out", str(out),
+            cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+    assert trained == []
+
+
+def test_item03_disk_full_is_one_line_and_writes_none_of_the_files(tmp_path, monkeypatch):
+    from alseg.io import atomic_write_files
+
+    real = os.fsync
+    calls = []
+
+    def full_on_second(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full_on_second)
+    files = {tmp_path / "config.yaml": b"a", tmp_path / "results.json": b"b"}
+    with pytest.raises(DataError, match="cannot write .*results.json: No space left on device"):
+        atomic_write_files(files)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_item15_default_out_names_are_unique_and_an_earlier_run_is_kept(tmp_path):
+    a = experiment_from_options({"budget": "10-10@30"}, {"budget"}, None)
+    b = experiment_from_options({"budget": "10-10@50"}, {"budget"}, None)
+    assert default_out_dir(a) != default_out_dir(b) and "10-10@30" in str(default_out_dir(a))
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ConfigError, match="earlier run; give another --out or --overwrite"):
+        check_out_dir(tmp_path, overwrite=False)
+    check_out_dir(tmp_path, overwrite=True)
 
 
 def test_model_weights_option_sets_the_weights_file():

@@ -161,7 +161,7 @@ def test_bad_image_size_is_one_clear_line(value: object) -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"initial": 10, "step": 15, "until": 50}, "is not a budget step I \\+ k\\*S \\(10, 25, 40"),
+        ({"initial": 10, "step": 15, "until": 50}, r"not a budget step I \+ k\*S \(10, 25, 40"),
         ({"initial": 10, "step": 0, "until": 50}, "step 0 labels once: until must be 10"),
     ],
 )

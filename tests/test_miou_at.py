@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from alseg.config import BudgetConfig, ExperimentConfig, build
 from alseg.cycle import CycleResult
 from alseg.errors import ConfigError
 from alseg.loop import Setup, summarize
-from alseg.metrics import budget_steps, default_m, step_index
+from alseg.metrics import budget_steps, default_m, miou_at_step, step_index
 from alseg.report.build import write_report
 from alseg.results import save_results
 from alseg.study.config import StudyConfig
@@ -48,9 +49,19 @@ def test_a_value_that_is_no_budget_step_is_a_one_line_config_error():
     )
 
 
+def test_a_one_shot_run_has_only_b():
+    budget = BudgetConfig.parse("10-10@50")
+    assert miou_at_step(budget, [50.0], 50) == 50.0
+    assert math.isnan(miou_at_step(budget, [50.0], 30))
+    assert miou_at_step(budget, [10.0, 20.0, 30.0, 40.0, 50.0], 30) == 30.0
+    with pytest.raises(ConfigError, match="steps are 10, 20, 30, 40, 50"):
+        miou_at_step(budget, [50.0], 35)
+
+
 def setup_and_cycles(strategy: str, budget: str) -> tuple[Setup, list[CycleResult]]:
     config = build(ExperimentConfig, strategy=strategy, budget=BudgetConfig.parse(budget))
     steps = [1.0] if strategy == FULL else [s / 100 for s in budget_steps(config.budget)]
+    steps = steps[-1:] if strategy == "uniform-oneshot" else steps
     cycles = [
         CycleResult(
             **NO_EVALUATION,
@@ -79,6 +90,18 @@ def test_results_json_holds_miou_at_m(tmp_path):
     assert summarize(setup, cycles, miou_at=10).miou_at_m == 43.0
     with pytest.raises(ConfigError, match="steps are 5, 10, 15, 20, 25"):
         summarize(setup, cycles, miou_at=30)
+
+
+def test_a_one_shot_run_has_no_auc_and_no_miou_before_b(tmp_path):
+    setup, cycles = setup_and_cycles("uniform-oneshot", "10-10@50")
+    result = summarize(setup, cycles)
+    assert result.m == 30 and math.isnan(result.miou_at_m) and math.isnan(result.auc_at_budget)
+    saved = json.loads(save_results(result, tmp_path).read_text())
+    assert saved["miou_at_m"] is None and saved["auc_at_budget"] is None
+    assert summarize(setup, cycles, miou_at=50).miou_at_m == 40.0
+    console = Console(width=200, record=True)
+    console.print(cycles_table(result))
+    assert "mIoU@30 -   mIoU@B 40.00   AUC@B -" in console.export_text()
 
 
 def test_the_full_reference_reports_its_one_miou_at_m():

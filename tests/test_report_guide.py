@@ -11,7 +11,7 @@ from alseg.config import ExperimentConfig, build
 from alseg.report.guide import AGREES, CONTRADICTS, GuideCell, guide_cells
 from alseg.report.ranking import marked, rank_blocks
 from alseg.report.records import budget_ms
-from alseg.report.stats import UNDECIDED
+from alseg.report.stats import NO_DATA, UNDECIDED
 from alseg.report.tables import result_tables, summarize
 from alseg.study.config import StudyConfig
 from tests.report_helpers import Mious, synthetic_records
@@ -163,3 +163,23 @@ def test_bald_is_ranked_only_against_mc_dropout_networks():
     assert rows["BALD"][2][0].endswith("(tied)")  # tied with BALD-SSL, its own block
     for cell in guide_cells(summaries, records):
         assert "BALD" not in " ".join((cell.best, cell.runner_up, cell.tied, cell.best_miou_at_m))
+
+
+def test_a_one_shot_baseline_without_auc_does_not_block_a_verdict():
+    one_shot = build(StudyConfig, **{**study().model_dump(), "strategies": ["random", "entropy",
+                     "coreset", "uniform-oneshot"]})  # fmt: skip
+    levels = mious_from(AGREEING)
+
+    def mious(config: ExperimentConfig) -> list[float]:
+        if config.strategy == "uniform-oneshot":
+            return [70.0 + config.seed]  # the best mIoU@B, but no curve
+        return levels(config)
+
+    records = synthetic_records(one_shot, mious)
+    summaries = summarize(records, budget_ms(records))
+    table = {(c.pool, c.budget, c.setting): c for c in guide_cells(summaries, records)}
+    assert table[("0f", LOW, "AL")].verdict == AGREES
+    rankings = rank_blocks(summaries)
+    auc = {r.name: r for r in rankings[("synthdrive", LOW, "0f", False)]["auc_at_budget"]}
+    assert auc["Uniform (one shot)"].verdict == NO_DATA
+    assert auc["Uniform (one shot)"].estimate.text() == "-"

@@ -29,7 +29,7 @@ from alseg.diagnostics import selection_diagnostics
 from alseg.errors import ConfigError
 from alseg.evaluate import evaluate
 from alseg.labels import method_label
-from alseg.metrics import auc_at_budget, default_m, step_index
+from alseg.metrics import auc_at_budget, budget_steps, default_m, miou_at_step
 from alseg.models import SegmentationModel, build_model
 from alseg.seeds import MODEL_INIT, TRAINING, cycle_seed
 from alseg.train import FitRequest, fit
@@ -342,21 +342,24 @@ def _frame_id(pool: SegDataset, index: int) -> str:
 def summarize(
     setup: Setup, cycles: list[CycleResult], miou_at: float | None = None
 ) -> ExperimentResult:
-    """mIoU@B (last cycle), AUC@B (trapezoid over the nominal fractions I..B) and mIoU@M at the
-    budget step ``miou_at`` (default I + 2S, the paper's pairing; ConfigError if not a step).
-    The 100% reference's mIoU@M is its one mIoU."""
+    """mIoU@B (last cycle), AUC@B (trapezoid over the nominal fractions I..B; NaN for a one-shot
+    run) and mIoU@M at the budget step ``miou_at`` (default I + 2S, the paper's pairing;
+    ConfigError if not a step; NaN for a step the run skipped). The 100% reference's mIoU@M is
+    its one mIoU."""
     config = setup.config
     last = cycles[-1]
     m = default_m(config.budget) if miou_at is None else miou_at
-    index = step_index(config.budget, m)  # checks m for the 100% reference too
+    mious = [c.miou for c in cycles]
+    miou_at_m = miou_at_step(config.budget, mious, m)  # a ConfigError if m is no step
     if config.strategy == FULL:
         budget = config.budget
         span = (budget.until - budget.initial) / 100 if budget.absolute is None else 0.0
         auc = last.miou * span
         miou_at_m = last.miou
+    elif len(cycles) < len(budget_steps(config.budget)):
+        auc = float("nan")  # a one-shot run has no curve from I to B
     else:
-        auc = auc_at_budget([c.nominal_fraction for c in cycles], [c.miou for c in cycles])
-        miou_at_m = cycles[index].miou
+        auc = auc_at_budget([c.nominal_fraction for c in cycles], mious)
     return ExperimentResult(
         config=config.model_dump(mode="json"),
         strategy=config.strategy,

@@ -104,3 +104,10 @@ def step_index(budget: BudgetConfig, m: float) -> int:
     raise ConfigError(
         f"mIoU@{m:g} is not a step of budget {budget.label()}; its steps are {listed}"
     )
+
+
+def miou_at_step(budget: BudgetConfig, mious: Sequence[float], m: float) -> float:
+    """mIoU at the budget step ``m`` (ConfigError if it is none). A run's cycles are the last
+    ``len(mious)`` steps of its budget (a one-shot run has only B): NaN at a step it skipped."""
+    index = step_index(budget, m) - (len(budget_steps(budget)) - len(mious))
+    return float(mious[index]) if index >= 0 else float("nan")

@@ -38,8 +38,10 @@ from alseg.distances import (
     squared_norms,
 )
 
-#: Entries of one (rows × labeled rows) block of the start-up at most (16 MB in float32).
-_BLOCK_ELEMENTS = 1 << 22
+#: Entries of one (rows × labeled rows) block of the start-up at most (4 MB in float32).
+_BLOCK_ELEMENTS = 1 << 20
+#: Entries of one float64 block of exact differences at most (2 MB).
+_EXACT_ELEMENTS = 1 << 18
 #: Pruning pays while it leaves at most this fraction of the rows (and has fewer centers).
 _PRUNE_MAX_FRACTION = 1 / 3
 #: After pruning did not pay, the plain pass runs for 1, 2, 4, ... up to this many picks.
@@ -124,6 +126,7 @@ class _Cover:
 
     def __init__(self, x: Matrix, labeled: np.ndarray, more_centers: int, chunk: int) -> None:
         self.x, self.chunk = x, chunk
+        self.exact_chunk = max(1, min(chunk, _EXACT_ELEMENTS // x.shape[1]))
         self.on_torch = isinstance(x, torch.Tensor)
         n = x.shape[0]
         self.sq = float64_squared_norms(x, chunk)
@@ -200,7 +203,7 @@ class _Cover:
         """Recompute d2 exactly for ``rows`` against the newest center ``pick``."""
         if len(rows) == 0:
             return
-        exact = exact_squared_to_row(self.x, pick, rows, self.chunk)
+        exact = exact_squared_to_row(self.x, pick, rows, self.exact_chunk)
         closer = exact < self.d2[rows]
         rows = rows[closer]
         self.d2[rows] = exact[closer]
@@ -268,7 +271,7 @@ class _Cover:
         repeat), recording the position as the row's center."""
         if len(rows) == 0:
             return
-        exact = exact_squared_pairs(self.x, rows, labeled[positions], self.chunk)
+        exact = exact_squared_pairs(self.x, rows, labeled[positions], self.exact_chunk)
         before = self.d2[rows]
         if self.on_torch:
             self.d2.scatter_reduce_(0, rows, exact, "amin")

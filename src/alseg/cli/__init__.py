@@ -63,6 +63,9 @@ def run(
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/<name>)")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results an earlier run left in --out")
+    ] = False,
     epochs: Annotated[float | None, typer.Option(help="training epochs per cycle")] = None,
     image_size: Annotated[str | None, typer.Option(help="HxW for synthdrive, e.g. 64x128")] = None,
     head_dropout: Annotated[
@@ -92,6 +95,7 @@ def run(
         seed=seed,
         device=device,
         out=out,
+        overwrite=overwrite,
         epochs=epochs,
         image_size=image_size,
         head_dropout=head_dropout,

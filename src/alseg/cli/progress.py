@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -84,10 +86,15 @@ def cycles_table(result: ExperimentResult) -> Table:
             str(d.get("distinct_groups", "")),
         )
     table.caption = (
-        f"mIoU@{result.m:g} {result.miou_at_m:.2f}   mIoU@B {result.miou_at_budget:.2f}   "
-        f"AUC@B {result.auc_at_budget:.2f}"
+        f"mIoU@{result.m:g} {_number(result.miou_at_m)}   "
+        f"mIoU@B {_number(result.miou_at_budget)}   AUC@B {_number(result.auc_at_budget)}"
     )
     return table
+
+
+def _number(value: float) -> str:
+    """Two decimals, or "-" for NaN (e.g. the AUC of a one-shot run)."""
+    return "-" if math.isnan(value) else f"{value:.2f}"
 
 
 def class_table(cycle: CycleResult) -> Table:

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from alseg.config import BudgetConfig, ExperimentConfig, build, load_experiment, parse_image_size
 from alseg.errors import ConfigError
+from alseg.io import writable_folder
 
 
 def experiment_from_options(
@@ -67,11 +68,25 @@ def experiment_from_options(
 
 
 def default_out_dir(config: ExperimentConfig) -> Path:
+    """``runs/<dataset>-<pool><size>-<strategy>[-<ssl>]-<budget>-s<seed>-<key>``: readable, and
+    unique per resolved config (the key is the start of the config's hash)."""
     ssl = "" if config.ssl.method == "none" else f"-{config.ssl.method}"
     pool, strategy = (
         text.replace(":", "_").replace("/", "_") for text in (config.pool.kind, config.strategy)
     )
-    return Path("runs") / f"{config.data.name}-{pool}-{strategy}{ssl}-s{config.seed}"
+    size = "" if config.pool.size is None else str(config.pool.size)
+    name = f"{config.data.name}-{pool}{size}-{strategy}{ssl}-{config.budget.label()}"
+    return Path("runs") / f"{name}-s{config.seed}-{config.key()[:6]}"
+
+
+def check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a folder holding an earlier run's results (unless ``overwrite``), and make sure
+    the folder can be written before the run trains anything."""
+    if (out_dir / "results.json").exists() and not overwrite:
+        raise ConfigError(
+            f"{out_dir} holds the results of an earlier run; give another --out or --overwrite"
+        )
+    writable_folder(out_dir)
 
 
 def run_command(
@@ -81,6 +96,7 @@ def run_command(
     config: Path | None,
     device: str,
     out: Path | None,
+    overwrite: bool = False,
     **options: Any,
 ) -> None:
     from alseg.acquisition.registry import check_strategy
@@ -96,6 +112,7 @@ def run_command(
     torch_device = resolve_device(device)
     setup = make_setup(experiment, torch_device)
     out_dir = out or default_out_dir(experiment)
+    check_out_dir(out_dir, overwrite)
     console.print(
         f"[bold]alseg run[/]: {method_label(experiment)} on {experiment.data.name} "
         f"(pool {experiment.pool.kind}, {len(setup.pool)} images; val {len(setup.val)}), "

@@ -136,8 +136,9 @@ def ranking_csv(summaries: list[Summary], rankings: Rankings) -> str:
             first = [s.dataset, s.budget, s.pool, s.mc_dropout, metric, step, s.method]
             if s.reference:
                 e = bootstrap_mean(list(s.values[metric].values()))
-                rows.append([*first, None, e.n, e.mean, e.low, e.high, e.note])
-                rows[-1] += [None] * 6 + ["reference"]
+                rows.append(
+                    [*first, None, e.n, e.mean, e.low, e.high, e.note, *[None] * 6, "reference"]
+                )
                 continue
             ranking = rankings[s.block][metric]
             place = next(i for i, r in enumerate(ranking) if r.name == s.method)

@@ -15,7 +15,7 @@ from alseg.config import BudgetConfig, ExperimentConfig
 from alseg.errors import ConfigError
 from alseg.labels import method_label
 from alseg.loop import head_dropout
-from alseg.metrics import auc_at_budget, default_m, step_index
+from alseg.metrics import auc_at_budget, budget_steps, default_m, miou_at_step, step_index
 from alseg.study.store import CycleRow, Store
 
 #: M of mIoU@M: one budget step for every budget, one per budget (keyed by its text), or None
@@ -90,12 +90,13 @@ class RunRecord:
         """mIoU at the budget step ``m`` (a reference: its one mIoU); ConfigError if no step."""
         if self.is_reference:
             return self.miou_at_budget
-        return self.mious[step_index(self.config.budget, m)]
+        return miou_at_step(self.config.budget, self.mious, m)
 
     @property
     def auc_at_budget(self) -> float:
-        """AUC over the run's own budget (a reference's AUC depends on the table's budget)."""
-        if self.is_reference:
+        """AUC over the run's own budget (a reference's AUC depends on the table's budget; a
+        one-shot run has none)."""
+        if self.is_reference or len(self.mious) < len(budget_steps(self.config.budget)):
             return math.nan
         return auc_at_budget(self.fractions, self.mious)
 

@@ -10,7 +10,8 @@ variance") and no p-value. Neither decides anything.
 ``rank`` orders methods by mean and compares the best with each other method; the p-values of
 those comparisons are Holm-adjusted (``statsmodels`` ``multipletests``). A method is "worse" than
 the best only when both agree: the CI of its paired difference lies below 0 and its Holm-adjusted
-p is below ``ALPHA``; otherwise it is "tied with best" ("undecided" with fewer than two pairs).
+p is below ``ALPHA``; otherwise it is "tied with best" ("undecided" with fewer than two pairs,
+"no data" without a finite value).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ BEST = "best"
 TIED = "tied with best"
 WORSE = "worse"
 UNDECIDED = "undecided"
+NO_DATA = "no data"  # no finite value (e.g. the AUC of a one-shot run)
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,13 @@ def rank(values: Mapping[str, Mapping[int, float]]) -> list[Ranked]:
     adjusted = holm([d.p for d in diffs])
     ranked = [Ranked(best, estimates[best], None, math.nan, BEST)]
     for name, diff, p in zip(others, diffs, adjusted, strict=True):
-        ranked.append(Ranked(name, estimates[name], diff, p, _verdict(diff, p)))
+        ranked.append(Ranked(name, estimates[name], diff, p, _verdict(estimates[name], diff, p)))
     return ranked
 
 
-def _verdict(diff: PairedDiff, p_holm: float) -> str:
+def _verdict(estimate: Estimate, diff: PairedDiff, p_holm: float) -> str:
+    if estimate.n == 0:
+        return NO_DATA
     if diff.note == TOO_FEW:
         return UNDECIDED
     return WORSE if not diff.note and diff.high < 0 and p_holm < ALPHA else TIED

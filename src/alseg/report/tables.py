@@ -174,10 +174,8 @@ def row_order(summaries: list[Summary]) -> list[tuple[bool, str]]:
 
 
 def metric_label(metric: str, summary: Summary) -> str:
-    """``mIoU@30``, ``AUC@50`` or ``mIoU@B``: a metric with its budget step."""
-    if metric == MIOU_M:
-        return f"mIoU@{summary.m:g}"
-    return f"AUC@{summary.b:g}" if metric == AUC else "mIoU@B"
+    """``mIoU@30`` (MIOU_M) or ``AUC@50`` (AUC): the metric at its budget step."""
+    return f"mIoU@{summary.m:g}" if metric == MIOU_M else f"AUC@{summary.b:g}"
 
 
 def cell_text(summary: Summary, metric: str) -> tuple[str, bool]:
