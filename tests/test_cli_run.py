@@ -72,6 +72,8 @@ def test_run_writes_results_and_curve(tmp_path: Path, tiny_config: Path):
         (["--ssl", "magic"], "ssl"),
         (["--head-dropout", "1.5"], "head_dropout"),
         (["--epochs", "0"], "train.epochs: Input should be greater than or equal to 0.01"),
+        (["--min-iterations", "-1"], "train.min_iterations"),
+        (["--miou-at", "35"], "mIoU@35 is not a step of budget 20-20@40; its steps are 20, 40"),
         (["--epochs", "-1"], "train.epochs"),
         (["--until", "0"], "until 0"),
         (["--budget", "10-15", "--until", "50"], "not a budget step"),

@@ -178,9 +178,10 @@ def assert_all_paths_match_oracle(
         for prune in (True, False):
             got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size, prune=prune)
             assert got.tolist() == expected, f"prune={prune}"
-        # the torch loop (used on accelerators), run here on CPU tensors
-        tensor = torch.from_numpy(points)
-        assert _greedy_picks(tensor, labeled, k, chunk_size).tolist() == expected
+            # the torch loop (used on accelerators), run here on CPU tensors
+            tensor = torch.from_numpy(points)
+            on_torch = _greedy_picks(tensor, labeled, k, chunk_size, prune=prune)
+            assert on_torch.tolist() == expected, f"torch, prune={prune}"
 
 
 @st.composite

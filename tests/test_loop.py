@@ -172,3 +172,12 @@ def test_one_shot_uniform_labels_the_whole_budget_in_one_cycle():
     assert result.cycle == 0 and result.labeled == 12 and result.acquired == []
     frames = sorted(setup.pool.meta(i).frame for i in result.added)
     assert frames == [0] * 4 + [2] * 4 + [4] * 4  # frames 0, 2, 4 of each of the 4 drives
+
+
+def test_the_100_percent_auc_spans_an_absolute_budget_too():
+    """A2D2-3K's 100% row: mIoU x (3,000 - 1,000) / N, not 0."""
+    setup = tiny_setup("full")
+    setup.config = setup.config.model_copy(update={"budget": BudgetConfig(absolute=(4, 4, 3))})
+    result = next(run_loop(setup))
+    reference = summarize(setup, [result])
+    assert reference.auc_at_budget == pytest.approx(result.miou * (12 - 4) / 20)

@@ -190,6 +190,11 @@ class BudgetConfig(Strict):
             )
         return schedule
 
+    def span(self, pool_size: int) -> float:
+        """The nominal fractions the budget runs over, first to last (what AUC@B integrates)."""
+        steps = self._nominal_schedule(pool_size)
+        return steps[-1][0] - steps[0][0]
+
     def final_fraction(self, pool_size: int) -> float:
         """The nominal fraction of a pool of ``pool_size`` labeled in the last cycle."""
         return self._nominal_schedule(pool_size)[-1][0]

@@ -352,9 +352,7 @@ def summarize(
     mious = [c.miou for c in cycles]
     miou_at_m = miou_at_step(config.budget, mious, m)  # a ConfigError if m is no step
     if config.strategy == FULL:
-        budget = config.budget
-        span = (budget.until - budget.initial) / 100 if budget.absolute is None else 0.0
-        auc = last.miou * span
+        auc = last.miou * config.budget.span(len(setup.pool))  # N+MxC: in fractions of N
         miou_at_m = last.miou
     elif len(cycles) < len(budget_steps(config.budget)):
         auc = float("nan")  # a one-shot run has no curve from I to B

@@ -15,8 +15,9 @@ centers; only the rows that pass are read. On clustered data (video: consecutive
 that is a small part of the matrix; where it is not (random data) the plain pass runs and pruning
 is retried ever more rarely. Picks are identical either way.
 
-Extra memory: O(N) (six length-N arrays) plus O(chunk_size · max(D, labeled block)). CPU work
-runs on numpy's BLAS, accelerator work on torch.
+Start-up (d to the labeled rows) runs block by block as matrix products with the same exact
+recheck. Extra memory: O(N) (about 45 bytes per row) plus blocks of at most 2^20 entries and
+chunk_size rows. CPU work runs on numpy's BLAS, accelerator work on torch.
 """
 
 from __future__ import annotations
@@ -317,7 +318,7 @@ class _Cover:
         return np.nonzero(mask) if pairs else np.flatnonzero(mask)
 
     def _minimum(self, a: Matrix, b: Matrix) -> Matrix:
-        return torch.minimum(a, b.to(a.dtype)) if self.on_torch else np.minimum(a, b)
+        return torch.minimum(a, b) if self.on_torch else np.minimum(a, b)
 
     def _round_up(self, values: Matrix, dtype: np.dtype | torch.dtype) -> Matrix:
         """``values`` in ``dtype``, rounded up (a threshold that keeps every row it kept)."""

@@ -66,11 +66,21 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace the results an earlier run left in --out")
     ] = False,
-    epochs: Annotated[float | None, typer.Option(help="training epochs per cycle")] = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(help="training epochs per cycle: iterations = epochs*|L|/batch, with a floor"),
+    ] = None,
+    min_iterations: Annotated[
+        int | None, typer.Option(help="the floor of training iterations per cycle (default 100)")
+    ] = None,
     image_size: Annotated[str | None, typer.Option(help="HxW for synthdrive, e.g. 64x128")] = None,
     head_dropout: Annotated[
         float | None,
         typer.Option(help="decoder-head dropout; 0.5 with --strategy full = BALD's MCD reference"),
+    ] = None,
+    miou_at: Annotated[
+        float | None,
+        typer.Option(help="budget step M of mIoU@M (default I+2S: mIoU@30 for 10-10)"),
     ] = None,
     model_weights: Annotated[
         Path | None,
@@ -97,9 +107,11 @@ def run(
         out=out,
         overwrite=overwrite,
         epochs=epochs,
+        min_iterations=min_iterations,
         image_size=image_size,
         head_dropout=head_dropout,
         model_weights=model_weights,
+        miou_at=miou_at,
         config=config,
         console=console,
         explicit=_explicit_options(context),

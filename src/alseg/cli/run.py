@@ -59,6 +59,8 @@ def experiment_from_options(
         values["model"]["head_dropout"] = options["head_dropout"]
     if given("epochs"):
         values["train"]["epochs"] = options["epochs"]
+    if given("min_iterations"):
+        values["train"]["min_iterations"] = options["min_iterations"]
     for name in ("strategy", "seed"):
         if given(name):
             values[name] = options[name]
@@ -97,6 +99,7 @@ def run_command(
     device: str,
     out: Path | None,
     overwrite: bool = False,
+    miou_at: float | None = None,
     **options: Any,
 ) -> None:
     from alseg.acquisition.registry import check_strategy
@@ -105,10 +108,13 @@ def run_command(
     from alseg.io import atomic_write_bytes
     from alseg.labels import method_label
     from alseg.loop import make_setup, run_loop, summarize
+    from alseg.metrics import step_index
     from alseg.results import save_curve, save_results
 
     experiment = experiment_from_options(options, explicit, config)
     check_strategy(experiment.strategy, experiment.strategy_options)
+    if miou_at is not None:
+        step_index(experiment.budget, miou_at)  # a bad M fails now, not after training
     torch_device = resolve_device(device)
     setup = make_setup(experiment, torch_device)
     out_dir = out or default_out_dir(experiment)
@@ -120,7 +126,7 @@ def run_command(
     )
     with RichReporter(console) as reporter:
         cycles = list(run_loop(setup, reporter=reporter))
-    result = summarize(setup, cycles)
+    result = summarize(setup, cycles, miou_at)
     atomic_write_bytes(out_dir / "config.yaml", experiment.to_yaml().encode())
     results_path = save_results(result, out_dir)
     curve_path = save_curve([result], out_dir / "curve.png", title=f"{experiment.data.name}")

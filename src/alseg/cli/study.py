@@ -95,11 +95,15 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="report folder (default: STUDY_DIR/report)")
     ] = None,
+    miou_at: Annotated[
+        float | None,
+        typer.Option(help="budget step M of mIoU@M (default I+2S: the paper's mIoU@30 for 10-10)"),
+    ] = None,
 ) -> None:
     """Write the study's tables (Markdown, HTML, CSV), budget curves and t-SNE figures."""
     from alseg.report.build import write_report
 
-    result = write_report(study_dir, out)
+    result = write_report(study_dir, out, miou_at=miou_at)
     for data in result.result_tables + result.ranking_tables:
         table = Table(title=data.title, caption=data.note)
         for column in data.header:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from alseg.acquisition.registry import FULL
 from alseg.config import ExperimentConfig
 from alseg.devices import resolve_device
-from alseg.errors import ConfigError
+from alseg.errors import ConfigError, DataError
 from alseg.io import atomic_write_bytes
 from alseg.labels import method_label
 from alseg.loop import make_setup, schedule
@@ -25,7 +26,7 @@ from alseg.study.executors import (
     StudyProgress,
     make_executor,
 )
-from alseg.study.store import Store
+from alseg.study.store import Store, study_lock
 from alseg.study.worker import SetupFactory, shared_key
 
 STUDY_FILE = "study.yaml"
@@ -86,19 +87,44 @@ def run_label(config: ExperimentConfig) -> str:
 
 
 def plan_study(study: StudyConfig, out_dir: str | Path) -> StudyPlan:
-    """Expand and validate the study (no data is read), and look up what is already stored."""
+    """Expand and validate the study (no data is read), and look up what is already stored (the
+    store is opened read-only: planning writes nothing)."""
     configs = expand(study)
     _check_encoders(configs)
     runs = [Planned(config, run_label(config), cycle_count(config)) for config in configs]
-    statuses: dict[str, str] = {}
-    cycles: dict[str, int] = {}
-    shared: set[str] = set()
-    if Store.exists(out_dir):
-        store = Store(out_dir)
-        statuses, cycles = store.statuses(), store.cycle_counts()
-        keys = {shared_key(run.config) for run in runs} - {None}
-        shared = {key for key in keys if key is not None and store.shared(key) is not None}
-    return StudyPlan(study, runs, statuses, cycles, shared)
+    if not Store.exists(out_dir):
+        return StudyPlan(study, runs, {}, {}, set())
+    return _stored_plan(study, runs, Store(out_dir, read_only=True))
+
+
+def _stored_plan(study: StudyConfig, runs: list[Planned], store: Store) -> StudyPlan:
+    keys = {shared_key(run.config) for run in runs} - {None}
+    shared = {key for key in keys if key is not None and store.shared(key) is not None}
+    return StudyPlan(study, runs, store.statuses(), store.cycle_counts(), shared)
+
+
+def missing_data(runs: list[Planned]) -> list[str]:
+    """What the runs read but cannot find on this machine: data roots that are not folders,
+    pool lists (``list:FILE``) that are not files, and roots a dataset needs but was not given.
+    The same files a run opens first, so a dry run catches them before any training."""
+    from alseg.data.registry import _NEEDS_ROOT
+
+    problems: dict[str, None] = {}
+    for run in runs:
+        data, pool = run.config.data, run.config.pool
+        if data.root is None and data.name in _NEEDS_ROOT:
+            problems[f"dataset {data.name} needs a data root (--data-root PATH)"] = None
+        elif data.root is not None and not Path(data.root).is_dir():
+            problems[f"data root {data.root} (not a folder)"] = None
+        if pool.kind.startswith("list:") and not Path(pool.kind[len("list:") :]).is_file():
+            problems[f"pool list {pool.kind[len('list:') :]} (not a file)"] = None
+    return list(problems)
+
+
+def check_data(runs: list[Planned]) -> None:
+    """A DataError naming everything ``missing_data`` finds, in one line."""
+    if problems := missing_data(runs):
+        raise DataError(f"data the study reads is missing: {'; '.join(problems)}")
 
 
 def _check_encoders(configs: list[ExperimentConfig]) -> None:
@@ -124,11 +150,16 @@ def run_study(
     dry_run: bool = False,
     console: Console | None = None,
     setup_factory: SetupFactory = make_setup,
+    restart: Sequence[str] = (),
 ) -> StudyOutcome:
     """Run every experiment of ``study`` that ``out_dir``'s store does not hold yet.
 
     Re-running resumes: finished runs are skipped, interrupted ones restart at their first
-    unfinished cycle. ``dry_run`` only validates and prints the plan (nothing is written)."""
+    unfinished cycle; the runs keyed in ``restart`` start again from cycle 0. The folder is locked
+    for this process while it runs (``study_lock``). ``dry_run`` only validates and prints the
+    plan (nothing is written), then stops with a DataError if data the runs read is missing;
+    a real run on this machine checks that before anything is written (a multi-node Ray study
+    leaves it to the workers, whose nodes hold the data)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     plan = plan_study(study, out_dir)
@@ -136,6 +167,7 @@ def run_study(
         if console is not None:
             console.print(plan_table(plan))
             console.print(plan_summary(plan))
+        check_data(plan.runs)
         return StudyOutcome(plan, 0, [], time.perf_counter() - started)
     if isinstance(executor, str):
         executor = make_executor(executor)
@@ -143,17 +175,24 @@ def run_study(
         resolve_device(device)
     else:  # the workers resolve it on their own nodes
         _check_device_name(device)
-    store = Store(out_dir, wal=not executor.multi_node)
-    store.save_meta("study", study.model_dump(mode="json"))
-    store.save_meta("runs", [run.key for run in plan.runs])
-    atomic_write_bytes(out_dir / STUDY_FILE, study_to_yaml(study).encode())
-    store.register(run.config for run in plan.runs)
-    todo = plan.todo
-    if console is not None:
-        console.print(plan_summary(plan))
-    context = RunContext(str(out_dir), device, store.wal, study.save_embeddings, setup_factory)
-    with StudyProgress(console, store, plan.runs) as progress:
-        failures = executor.execute(todo, context, progress)
+    if not executor.multi_node:
+        check_data(plan.runs)
+    if unknown := sorted(set(restart) - {run.key for run in plan.runs}):
+        raise ConfigError(f"--restart {unknown[0]}: no run of study {study.name} has that key")
+    with study_lock(out_dir):
+        store = Store(out_dir, wal=not executor.multi_node)
+        store.restart_runs(restart)
+        store.save_meta("study", study.model_dump(mode="json"))
+        store.save_meta("runs", [run.key for run in plan.runs])
+        atomic_write_bytes(out_dir / STUDY_FILE, study_to_yaml(study).encode())
+        store.register(run.config for run in plan.runs)
+        plan = _stored_plan(study, plan.runs, store)  # as stored now that the folder is ours
+        todo = plan.todo
+        if console is not None:
+            console.print(plan_summary(plan))
+        context = RunContext(str(out_dir), device, store.wal, study.save_embeddings, setup_factory)
+        with StudyProgress(console, store, plan.runs) as progress:
+            failures = executor.execute(todo, context, progress)
     return StudyOutcome(plan, len(todo), failures, time.perf_counter() - started)
 
 

@@ -6,12 +6,17 @@ Tables: ``runs`` (one row per experiment, keyed by the hash of its resolved conf
 ``meta`` (the study's own config). Every write is one transaction, so a process killed at any
 moment leaves either the whole cycle row or none of it. The database runs in WAL mode, which
 needs every writer on one host; a store on shared storage for a multi-node cluster is opened with
-``wal=False`` (rollback journal, which needs a file system with working POSIX locks).
+``wal=False`` (rollback journal, which needs a file system with working POSIX locks). Readers
+(the report, a dry run) open it with ``read_only=True``, which writes nothing, not even in a
+read-only folder. Every checkpoint a row names is stored with its sha256, so a damaged file is
+found before it is loaded. One driver at a time works in a study folder (``study_lock``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -19,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -27,6 +33,7 @@ from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
 
 DB_NAME = "study.sqlite"
+LOCK_NAME = "study.lock"
 BUSY_TIMEOUT_S = 120.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +54,7 @@ CREATE TABLE IF NOT EXISTS cycles (
     metrics TEXT NOT NULL,
     checkpoint TEXT,
     committed REAL NOT NULL,
+    checkpoint_sha256 TEXT,
     PRIMARY KEY (run, cycle)
 );
 CREATE TABLE IF NOT EXISTS shared (
@@ -56,20 +64,26 @@ CREATE TABLE IF NOT EXISTS shared (
     metrics TEXT NOT NULL,
     checkpoint TEXT NOT NULL,
     embeddings TEXT,
-    committed REAL NOT NULL
+    committed REAL NOT NULL,
+    checkpoint_sha256 TEXT
 );
 """
+TABLES = ("meta", "runs", "cycles", "shared")
+#: Columns added since the first schema: (table, column, type), added in place where missing.
+ADDED_COLUMNS = (("cycles", "checkpoint_sha256", "TEXT"), ("shared", "checkpoint_sha256", "TEXT"))
 
 
 @dataclass(frozen=True)
 class CycleRow:
     """One finished cycle: the labeled set it trained on, its result (which names the images
     that joined in it and those it acquired for the next cycle) and, where a resume needs the
-    trained model, the checkpoint path relative to the store's folder."""
+    trained model, the checkpoint path relative to the store's folder (and the sha256 of its
+    file: computed by ``Store.commit_cycle`` when not given)."""
 
     labeled: list[int]
     result: CycleResult
     checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
 
     @property
     def cycle(self) -> int:
@@ -86,7 +100,8 @@ class CycleRow:
 
 @dataclass(frozen=True)
 class SharedRow:
-    """A cycle-0 training reused by every strategy with the same initial set."""
+    """A cycle-0 training reused by every strategy with the same initial set (the checkpoint's
+    sha256 is computed by ``Store.put_shared`` when not given)."""
 
     key: str
     config: dict[str, Any]
@@ -94,6 +109,7 @@ class SharedRow:
     evaluation: Evaluation
     checkpoint: str
     embeddings: str | None = None
+    checkpoint_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,36 +123,101 @@ class RunRow:
 
 
 class Store:
-    """Results store in ``directory`` (created if needed). Cheap to pickle: holds only paths."""
+    """Results store in ``directory`` (created if needed). Cheap to pickle: holds only paths.
 
-    def __init__(self, directory: str | Path, wal: bool = True) -> None:
+    ``read_only`` opens an existing store without writing anything (no folder, no schema, no
+    journal-mode change): a missing, empty or foreign file is a DataError. SQLite's operational
+    errors (a locked, read-only or failing database) are DataErrors naming the file."""
+
+    def __init__(self, directory: str | Path, wal: bool = True, read_only: bool = False) -> None:
         self.directory = Path(directory)
         self.path = self.directory / DB_NAME
         self.wal = wal
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if read_only:
+            self._check_readable()
+            self._absent = {(table, column) for table, column, _ in self._missing_columns()}
+            return
+        self._absent = set()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataError(
+                f"cannot create study folder {self.directory}: {error.strerror}"
+            ) from None
         with self._connect() as db:
             db.execute(f"PRAGMA journal_mode = {'WAL' if wal else 'DELETE'}")
             db.executescript(SCHEMA)
+        self._add_missing_columns()
 
     @staticmethod
     def exists(directory: str | Path) -> bool:
-        return (Path(directory) / DB_NAME).is_file()
+        """Whether ``directory`` holds a store (a non-empty database file; nothing is opened)."""
+        path = Path(directory) / DB_NAME
+        return path.is_file() and path.stat().st_size > 0
+
+    def _check_readable(self) -> None:
+        if not self.path.is_file():
+            raise DataError(f"results store {self.path} not found")
+        if self.path.stat().st_size == 0:
+            raise DataError(f"results store {self.path} is an empty file, not a study store")
+        with self._connect() as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if missing := [table for table in TABLES if table not in tables]:
+            raise DataError(
+                f"results store {self.path} is not an alseg study store "
+                f"(tables missing: {', '.join(missing)})"
+            )
+
+    def _add_missing_columns(self) -> None:
+        """Migrate a store of an older schema in place (ALTER TABLE ... ADD COLUMN)."""
+        if not self._missing_columns():
+            return
+        with self._transaction() as db:
+            for table, column, kind in self._missing_columns(db):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _missing_columns(self, db: sqlite3.Connection | None = None) -> list[tuple[str, str, str]]:
+        if db is None:
+            with self._connect() as db:
+                return self._missing_columns(db)
+        return [
+            (table, column, kind)
+            for table, column, kind in ADDED_COLUMNS
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        ]
+
+    def _column(self, table: str, column: str) -> str:
+        """``column`` where the table has it, else NULL (a read-only store of an older schema)."""
+        return "NULL" if (table, column) in self._absent else column
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            if self.read_only:
+                db = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None)
+            else:
+                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as error:
             raise DataError(f"results store {self.path}: {error}") from None
         try:
-            db.execute("PRAGMA foreign_keys = ON")
+            if not self.read_only:
+                db.execute("PRAGMA foreign_keys = ON")
             yield db
+        except sqlite3.OperationalError as error:
+            raise DataError(f"results store {self.path}: {error}") from None
         except sqlite3.DatabaseError as error:
-            if isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError):
+            if isinstance(error, sqlite3.IntegrityError):
                 raise
             raise DataError(f"results store {self.path} is damaged: {error}") from None
         finally:
             db.close()
+
+    def _read_only_uri(self) -> str:
+        """``mode=ro``; in a folder this process cannot write, also ``immutable=1`` (SQLite then
+        needs no -shm file beside a WAL database, and nobody can be writing there)."""
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        return uri if os.access(self.directory, os.W_OK) else uri + "&immutable=1"
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -204,21 +285,28 @@ class Store:
 
     def cycles(self, key: str) -> list[CycleRow]:
         """The run's finished cycles in order (0, 1, ... without gaps)."""
+        sha256 = self._column("cycles", "checkpoint_sha256")
         with self._connect() as db:
             rows = db.execute(
-                "SELECT cycle, labeled, added, acquired, metrics, checkpoint FROM cycles"
+                f"SELECT cycle, labeled, metrics, checkpoint, {sha256} FROM cycles"
                 " WHERE run = ? ORDER BY cycle",
                 (key,),
             ).fetchall()
         if [row[0] for row in rows] != list(range(len(rows))):
             raise DataError(f"results store {self.path}: run {key} has a gap in its cycles")
         return [
-            CycleRow(json.loads(labeled), self._parse(CycleResult, metrics), checkpoint)
-            for _, labeled, _, _, metrics, checkpoint in rows
+            CycleRow(json.loads(labeled), self._parse(CycleResult, metrics), checkpoint, sha256)
+            for _, labeled, metrics, checkpoint, sha256 in rows
         ]
 
     def commit_cycle(self, key: str, row: CycleRow, final: bool) -> None:
-        """Write one cycle (and, for the last one, the run's completion) in one transaction."""
+        """Write one cycle (and, for the last one, the run's completion) in one transaction.
+
+        A checkpoint without its sha256 gets the one stored for the shared cycle 0 of that file,
+        or else that of the file as it is now (just written)."""
+        sha256 = row.checkpoint_sha256
+        if row.checkpoint is not None and sha256 is None:
+            sha256 = self._shared_sha256(row.checkpoint) or self._file_sha256(row.checkpoint)
         now = time.time()
         with self._transaction() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM cycles WHERE run = ?", (key,)).fetchone()
@@ -229,7 +317,7 @@ class Store:
                 )
             db.execute(
                 "INSERT INTO cycles (run, cycle, labeled, added, acquired, metrics, checkpoint,"
-                " committed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " committed, checkpoint_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     row.cycle,
@@ -239,6 +327,7 @@ class Store:
                     row.result.model_dump_json(),
                     row.checkpoint,
                     now,
+                    sha256,
                 ),
             )
             if final:
@@ -247,6 +336,18 @@ class Store:
                     (now, key),
                 )
 
+    def restart_runs(self, keys: Iterable[str]) -> None:
+        """Delete the stored cycles of runs ``keys`` and mark them pending: they start again from
+        cycle 0 (a shared cycle 0 stays stored and is reused)."""
+        rows = [(key,) for key in keys]
+        with self._transaction() as db:
+            db.executemany("DELETE FROM cycles WHERE run = ?", rows)
+            db.executemany(
+                "UPDATE runs SET status = 'pending', started = NULL, finished = NULL, error = NULL"
+                " WHERE key = ?",
+                rows,
+            )
+
     def cycle_counts(self) -> dict[str, int]:
         with self._connect() as db:
             return dict(db.execute("SELECT run, COUNT(*) FROM cycles GROUP BY run").fetchall())
@@ -254,15 +355,16 @@ class Store:
     # --- shared cycle 0 ----------------------------------------------------------------------
 
     def shared(self, key: str) -> SharedRow | None:
+        sha256 = self._column("shared", "checkpoint_sha256")
         with self._connect() as db:
             row = db.execute(
-                "SELECT key, config, labeled, metrics, checkpoint, embeddings FROM shared"
-                " WHERE key = ?",
+                f"SELECT key, config, labeled, metrics, checkpoint, embeddings, {sha256}"
+                " FROM shared WHERE key = ?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        key, config, labeled, metrics, checkpoint, embeddings = row
+        key, config, labeled, metrics, checkpoint, embeddings, sha256 = row
         return SharedRow(
             key,
             json.loads(config),
@@ -270,14 +372,17 @@ class Store:
             self._parse(Evaluation, metrics),
             checkpoint,
             embeddings,
+            sha256,
         )
 
     def put_shared(self, row: SharedRow) -> None:
-        """Store a cycle-0 training (replacing one whose checkpoint went missing)."""
+        """Store a cycle-0 training (replacing one whose checkpoint went missing or was damaged),
+        with the sha256 of its checkpoint file as it is now unless the row gives it."""
+        sha256 = row.checkpoint_sha256 or self._file_sha256(row.checkpoint)
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO shared (key, config, labeled, metrics, checkpoint,"
-                " embeddings, committed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " embeddings, committed, checkpoint_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.key,
                     json.dumps(row.config, sort_keys=True),
@@ -286,8 +391,65 @@ class Store:
                     row.checkpoint,
                     row.embeddings,
                     time.time(),
+                    sha256,
                 ),
             )
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def checked_checkpoint(self, relative: str) -> Path:
+        """The path of checkpoint ``relative`` once its file is there and matches a sha256 stored
+        with it (one of an older alseg, stored without, is taken as it is). Otherwise a DataError
+        naming the file and how to start the runs that need it again."""
+        path = self.directory / relative
+        if not path.is_file():
+            problem = "is missing"
+        elif (expected := self._stored_sha256s(relative)) and file_sha256(path) not in expected:
+            problem = "is damaged (its sha256 differs from the one stored with it)"
+        else:
+            return path
+        raise DataError(f"checkpoint {path} {problem}; {self.restart_hint(relative)}")
+
+    def _stored_sha256s(self, relative: str) -> set[str]:
+        queries = [
+            f"SELECT {self._column(table, 'checkpoint_sha256')} FROM {table} WHERE checkpoint = ?"
+            for table in ("shared", "cycles")
+        ]
+        with self._connect() as db:
+            rows = db.execute(" UNION ".join(queries), (relative, relative)).fetchall()
+        return {sha256 for (sha256,) in rows if sha256 is not None}
+
+    def restart_hint(self, relative: str) -> str:
+        """How to recover from a bad checkpoint: start the unfinished runs whose last stored
+        cycle names it again (their stored cycles are deleted; finished runs never load it)."""
+        with self._connect() as db:
+            keys = [
+                key
+                for (key,) in db.execute(
+                    "SELECT c.run FROM cycles c JOIN runs r ON r.key = c.run"
+                    " WHERE c.checkpoint = ? AND r.status != 'done' AND c.cycle ="
+                    " (SELECT MAX(cycle) FROM cycles WHERE run = c.run) ORDER BY c.run",
+                    (relative,),
+                )
+            ]
+        if not keys:
+            return "no unfinished run needs it"
+        restart = " ".join(f"--restart {key}" for key in keys)
+        return f"start the run(s) that need it again from cycle 0: alseg study ... {restart}"
+
+    def _shared_sha256(self, relative: str) -> str | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT checkpoint_sha256 FROM shared WHERE checkpoint = ?", (relative,)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def _file_sha256(self, relative: str) -> str:
+        path = self.directory / relative
+        try:
+            return file_sha256(path)
+        except OSError as error:
+            raise DataError(f"cannot read checkpoint {path}: {error.strerror}") from None
 
     def _parse(self, schema: type[Evaluation], text: str) -> Any:
         try:
@@ -302,3 +464,45 @@ class Store:
         """SQLite's own consistency check: "ok" for a sound file."""
         with self._connect() as db:
             return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def study_lock(directory: str | Path) -> Iterator[None]:
+    """Hold the study folder for this process: an exclusive ``flock`` on its ``study.lock`` file,
+    which also holds the PID. A second driver on the folder gets a DataError naming that PID; the
+    kernel drops the lock when the process ends, however it ends (kill -9 included). The file
+    descriptor is not inherited, so helper processes (a Ray cluster) never keep the lock."""
+    import fcntl
+
+    directory = Path(directory)
+    path = directory / LOCK_NAME
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise DataError(f"cannot lock study folder {directory}: {error.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "(PID unknown)"
+            raise DataError(
+                f"study folder {directory} is in use by process {holder}; "
+                "wait for that study to end or stop it, or use another --out folder"
+            ) from None
+        except OSError as error:
+            raise DataError(f"cannot lock study folder {directory}: {error.strerror}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

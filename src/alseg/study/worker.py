@@ -22,6 +22,7 @@ from alseg.acquisition.inference import infer_pool
 from alseg.acquisition.registry import FULL, get_strategy
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
+from alseg.errors import DataError
 from alseg.io import atomic_write_bytes
 from alseg.loop import (
     LoopHooks,
@@ -40,7 +41,7 @@ from alseg.loop import (
 )
 from alseg.models import SegmentationModel
 from alseg.seeds import INFERENCE, cycle_seed
-from alseg.study.store import CycleRow, SharedRow, Store
+from alseg.study.store import CycleRow, SharedRow, Store, file_sha256
 from alseg.train.common import prepare
 
 SetupFactory = Callable[[ExperimentConfig, torch.device], Setup]
@@ -176,9 +177,20 @@ def _resumed_state(setup: Setup, store: Store, rows: list[CycleRow]) -> LoopStat
 
 
 def _stored_shared(store: Store, key: str) -> SharedRow | None:
-    """The stored shared cycle 0, unless its checkpoint file has gone missing."""
+    """The stored shared cycle 0, unless its checkpoint file is missing or damaged (it differs
+    from the sha256 stored with it or, stored without one by an older alseg, does not load):
+    such a cycle 0 is trained again."""
     row = store.shared(key)
-    if row is None or not (store.directory / row.checkpoint).is_file():
+    if row is None:
+        return None
+    path = store.directory / row.checkpoint
+    if not path.is_file():
+        return None
+    if row.checkpoint_sha256 is not None:
+        return row if file_sha256(path) == row.checkpoint_sha256 else None
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a garbled file fails in many ways (zip, pickle, EOF, key errors)
         return None
     return row
 
@@ -194,10 +206,24 @@ def _save_model(model: SegmentationModel, store: Store, name: str) -> str:
 
 
 def load_model(setup: Setup, path: Path) -> SegmentationModel:
-    """A model with the checkpoint's weights, prepared for ``setup`` as training leaves it."""
+    """A model with the checkpoint's weights, prepared for ``setup`` as training leaves it.
+
+    ``path`` is a checkpoint of a store (``<store>/checkpoints/<name>.pt``); it is checked
+    against the sha256 stored with it first, and a missing, damaged or unloadable file is one
+    DataError naming it and the runs to start again."""
+    store = Store(path.parent.parent, read_only=True)
+    relative = f"{path.parent.name}/{path.name}"
+    path = store.checked_checkpoint(relative)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a garbled file fails in many ways (zip, pickle, EOF, key errors)
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DataError(
+            f"checkpoint {path} does not load ({reason}); {store.restart_hint(relative)}"
+        ) from None
     config = setup.config
     model = fresh_model(config, setup.pool.num_classes, weights="none")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(state)
     prepare(model, config.train, setup.device)
     return model.eval()
 
