@@ -73,7 +73,7 @@ def test_float32_matrix_products_stay_within_the_bound(dim: int, seed: int) -> N
 
 def test_bound_grows_with_dimension_and_with_reduced_precision_products() -> None:
     assert dot_error_factor(np.zeros((1, 1024), np.float32)) < 1e-4
-    assert dot_error_factor(np.zeros((1, 1024))) < 1e-12
+    assert dot_error_factor(np.zeros((1, 1024))) < 1e-11
     assert dot_error_factor(np.zeros((1, 64), np.float32)) < dot_error_factor(
         np.zeros((1, 1024), np.float32)
     )

@@ -91,7 +91,9 @@ def test_failed_runs_keep_their_error_but_done_runs_stay_done(tmp_path):
 
 def test_shared_rows_and_meta(tmp_path):
     store = Store(tmp_path)
-    shared = SharedRow("c0-x", {"seed": 0}, [5, 1], evaluation(12.5), "checkpoints/c0-x.pt", None)
+    shared = SharedRow(
+        "c0-x", {"seed": 0}, [5, 1], evaluation(12.5), "checkpoints/c0-x.pt", None, "ab" * 32
+    )
     assert store.shared("c0-x") is None
     store.put_shared(shared)
     assert store.shared("c0-x") == shared
@@ -113,7 +115,7 @@ def test_a_gap_in_the_cycles_is_reported(tmp_path):
     store.register([run])
     with sqlite3.connect(store.path) as db:
         db.execute(
-            "INSERT INTO cycles VALUES (?, 1, '[]', '[]', '[]', '{}', NULL, 0)", (run.key(),)
+            "INSERT INTO cycles VALUES (?, 1, '[]', '[]', '[]', '{}', NULL, 0, NULL)", (run.key(),)
         )
     with pytest.raises(DataError, match="gap"):
         store.cycles(run.key())
@@ -125,7 +127,7 @@ def test_a_cycle_of_another_schema_is_a_data_error(tmp_path):
     store.register([run])
     with sqlite3.connect(store.path) as db:
         db.execute(
-            "INSERT INTO cycles VALUES (?, 0, '[]', '[]', '[]', '{\"miou\": 1}', NULL, 0)",
+            "INSERT INTO cycles VALUES (?, 0, '[]', '[]', '[]', '{\"miou\": 1}', NULL, 0, NULL)",
             (run.key(),),
         )
     with pytest.raises(DataError, match="schema"):

@@ -34,6 +34,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_seed(seed: int) -> int:
+    """A seed numpy and torch take: a non-negative integer (ValueError otherwise)."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return seed
+
+
 class DataConfig(Strict):
     name: str = "synthdrive"
     root: str | None = None
@@ -55,6 +62,11 @@ class PoolConfig(Strict):
         if size is not None and size < 1:
             raise ValueError(f"pool size must be positive, got {size}")
         return size
+
+    @field_validator("seed")
+    @classmethod
+    def _valid_seed(cls, seed: int) -> int:
+        return check_seed(seed)
 
 
 class ModelConfig(Strict):
@@ -274,6 +286,11 @@ class ExperimentConfig(Strict):
     absent: Literal["nan", "zero"] = "nan"
     eval_batch_size: int = 32
     max_val_images: int | None = None
+
+    @field_validator("seed")
+    @classmethod
+    def _valid_seed(cls, seed: int) -> int:
+        return check_seed(seed)
 
     def key(self) -> str:
         """Stable hash of the resolved config: a run's identity in the results store."""

@@ -16,8 +16,9 @@ that is a small part of the matrix; where it is not (random data) the plain pass
 is retried ever more rarely. Picks are identical either way.
 
 Start-up (d to the labeled rows) runs block by block as matrix products with the same exact
-recheck. Extra memory: O(N) (about 45 bytes per row) plus blocks of at most 2^20 entries and
-chunk_size rows. CPU work runs on numpy's BLAS, accelerator work on torch.
+recheck. Extra memory: O(N) (44 bytes per row kept, about as much again in per-pick temporaries)
+plus blocks of at most 2^20 entries and chunk_size rows. CPU work runs on numpy's BLAS,
+accelerator work on torch.
 """
 
 from __future__ import annotations

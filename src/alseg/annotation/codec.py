@@ -63,7 +63,8 @@ class MaskCodec:
             colors.append(color)
             values.append(value)
         codec.table = ColorTable(colors, values)
-        codec.allowed = f"{source} (allowed: {', '.join(f'{n} {list(c)}' for n, c in labelmap.items())})"
+        entries = ", ".join(f"{name} {list(color)}" for name, color in labelmap.items())
+        codec.allowed = f"{source} (allowed: {entries})"
         return codec
 
     def decode(self, path: Path) -> np.ndarray:

@@ -56,7 +56,10 @@ def study(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(help="torch CPU threads of the local executor (results depend on it)"),
+        typer.Option(
+            help="torch CPU threads of the local executor (default: OMP_NUM_THREADS, else the "
+            "CPUs this process may use; results depend on it)"
+        ),
     ] = None,
     cpus_per_run: Annotated[
         float, typer.Option(help="CPUs (and torch threads) each Ray task requests")
@@ -65,8 +68,17 @@ def study(
         float | None,
         typer.Option(help="GPUs each Ray task requests (default: 1 where runs use a GPU)"),
     ] = None,
+    restart: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a run's key: delete its stored cycles and run it again from cycle 0 "
+            "(repeatable; the way out when a checkpoint it needs is damaged)"
+        ),
+    ] = None,
 ) -> None:
-    """Run a study: every run x cycle is committed to STUDY_DIR/study.sqlite; re-run to resume."""
+    """Run a study: every run x cycle is committed to STUDY_DIR/study.sqlite; re-run to resume.
+
+    One study process at a time per folder (a second one exits naming the first one's PID)."""
     from alseg.study.config import with_data_root
     from alseg.study.executors import make_executor
     from alseg.study.runner import run_study
@@ -76,7 +88,7 @@ def study(
         spec = with_data_root(spec, data_root)
     chosen = make_executor(executor, address, cpus_per_run, gpus_per_run, threads)
     out_dir = out or Path("studies") / spec.name
-    outcome = run_study(spec, out_dir, chosen, device, dry_run, console)
+    outcome = run_study(spec, out_dir, chosen, device, dry_run, console, restart=restart or ())
     if dry_run:
         return
     for failure in outcome.failures:

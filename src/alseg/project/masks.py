@@ -50,6 +50,8 @@ def init_project(
     ``import_masks``) make their images labeled. ``working_size`` (H, W) is the size images are
     resized to for training and scoring (default: ``default_working_size``)."""
     directory, images_path = Path(directory), Path(images)
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
     if (directory / STATE_FILE).exists():
         raise ConfigError(f"{directory} is already an alseg project ({STATE_FILE} exists)")
     if not images_path.is_dir():

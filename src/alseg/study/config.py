@@ -17,6 +17,7 @@ from alseg.config import (
     SSLConfig,
     Strict,
     build,
+    check_seed,
     read_yaml_settings,
 )
 from alseg.data.pools import check_pool_kind
@@ -45,6 +46,11 @@ class PoolSpec(Strict):
         if name not in list_datasets():
             raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(list_datasets())}")
         return name
+
+    @field_validator("seed")
+    @classmethod
+    def _valid_seed(cls, seed: int) -> int:
+        return check_seed(seed)
 
     @field_validator("kind")
     @classmethod
@@ -103,6 +109,8 @@ class StudyConfig(Strict):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        for seed in seeds:
+            check_seed(seed)
         return _unique(seeds, "seeds")
 
     @field_validator("budgets", mode="before")

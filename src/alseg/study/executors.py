@@ -7,10 +7,19 @@ is started (no dashboard) and stopped at the end. On a multi-node cluster (``add
 the study folder must be on storage every node sees (checkpoints of shared cycles are read by
 other tasks), and the store then uses SQLite's rollback journal, whose locking works on shared
 file systems, instead of WAL, which needs all writers on one host.
+
+Threads: a run uses as many torch threads (intra-op, and inter-op where torch still allows it)
+as CPUs it was given: ``threads`` of the local executor (default: OMP_NUM_THREADS, else the CPUs
+this process may use), ``cpus_per_run`` of a Ray task. DataLoader workers (``train.workers``) are
+single-threaded processes of their own (torch's default).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -149,11 +158,36 @@ class StudyProgress:
         self.refresh()
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (taskset, a batch scheduler's cgroup
+    cpuset), not every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # no affinity masks (macOS, Windows)
+
+
+def default_threads() -> int:
+    """Torch threads of a local study without ``threads``: OMP_NUM_THREADS where it is set to a
+    positive number, else ``available_cpus()``."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else available_cpus()
+
+
+def set_torch_threads(threads: int) -> None:
+    """Use ``threads`` torch intra-op (OpenMP) threads and, where torch still allows it (before
+    the process's first parallel work), as many inter-op threads."""
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        with contextlib.suppress(RuntimeError):  # fixed once parallel work has started
+            torch.set_num_interop_threads(threads)
+
+
 @dataclass
 class LocalExecutor:
     """Runs the experiments one after another in this process, with ``threads`` torch CPU
-    threads (None: torch's setting). CPU results are bitwise reproducible for a fixed thread
-    count only: float reductions split differently over threads."""
+    threads (None: ``default_threads()``); the process's own setting comes back afterwards. CPU
+    results are bitwise reproducible for a fixed thread count only: float reductions split
+    differently over threads."""
 
     threads: int | None = None
     name: str = field(default="local", init=False)
@@ -162,8 +196,16 @@ class LocalExecutor:
     def execute(
         self, runs: list[Planned], context: RunContext, progress: StudyProgress
     ) -> list[RunFailure]:
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
+        previous = torch.get_num_threads()
+        set_torch_threads(self.threads or default_threads())
+        try:
+            return self._execute(runs, context, progress)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _execute(
+        self, runs: list[Planned], context: RunContext, progress: StudyProgress
+    ) -> list[RunFailure]:
         store = context.store()
         device = resolve_device(context.device)
         failures = []
@@ -197,7 +239,7 @@ def _ray_task(
     *dependencies: Any,
 ) -> str:
     """Body of one Ray task: a shared cycle 0 or a whole run (after its shared cycle 0)."""
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
     config = ExperimentConfig(**config_values)
     device = resolve_device(context.device)
     if shared_only:
@@ -237,17 +279,21 @@ class RayExecutor:
         self, runs: list[Planned], context: RunContext, progress: StudyProgress
     ) -> list[RunFailure]:
         ray = _import_ray()
-        started_here = not ray.is_initialized()
-        if started_here:
+        if ray.is_initialized():  # a cluster started by the caller stays the caller's
+            return self._execute(ray, runs, context, progress)
+        reaper = _start_ray_reaper() if self.address is None else None
+        try:
             if self.address is None:
                 ray.init(include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(address=self.address, log_to_driver=False)
-        try:
-            return self._execute(ray, runs, context, progress)
-        finally:
-            if started_here:
+            try:
+                return self._execute(ray, runs, context, progress)
+            finally:
                 ray.shutdown()
+        finally:
+            if reaper is not None:
+                _stop_ray_reaper(reaper)
 
     def _execute(
         self, ray: Any, runs: list[Planned], context: RunContext, progress: StudyProgress
@@ -297,6 +343,90 @@ class RayExecutor:
         if device == "cuda" or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0):
             return 1.0
         return 0.0
+
+
+#: Run with ``python -c`` beside a driver that starts a local Ray cluster (Linux). It remembers
+#: every process that descends from the driver after it started (polling /proc), and when the
+#: driver dies without writing "done" to its stdin (SIGKILL, a crash) it kills the remembered
+#: processes still alive. Ray ends its raylet and GCS with the driver, but its dashboard and
+#: runtime-env agents outlive a killed driver by about a minute (ray 2.60).
+RAY_REAPER = """
+import os, select, signal, sys
+
+driver, me = int(sys.argv[1]), os.getpid()
+
+
+def processes():
+    found = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as file:
+                    fields = file.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            found[int(name)] = (int(fields[1]), fields[19], fields[0])  # ppid, start, state
+    return found
+
+
+def alive(found, pid, start):
+    return pid in found and found[pid][1] == start and found[pid][2] != "Z"
+
+
+def remember(found):
+    parents = {driver} | {pid for pid, start in known.items() if alive(found, pid, start)}
+    while new := {
+        pid for pid, (ppid, _, _) in found.items()
+        if ppid in parents and pid not in parents and pid not in before and pid != me
+    }:
+        known.update((pid, found[pid][1]) for pid in new)
+        parents |= new
+
+
+found = processes()
+before = {pid for pid, (ppid, _, _) in found.items() if ppid == driver}
+known = {}
+while True:
+    ready = select.select([sys.stdin], [], [], 0.5)[0]
+    remember(processes())
+    if ready:
+        if sys.stdin.readline():
+            sys.exit(0)
+        break
+found = processes()
+for pid, start in known.items():
+    if alive(found, pid, start):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def _start_ray_reaper() -> subprocess.Popen[str] | None:
+    """The ``RAY_REAPER`` of this driver (None where there is no /proc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-c", RAY_REAPER, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # outlives a Ctrl-C or kill of the driver's process group
+    )
+
+
+def _stop_ray_reaper(reaper: subprocess.Popen[str]) -> None:
+    """Tell the reaper the cluster was shut down (so it kills nothing) and wait for it."""
+    assert reaper.stdin is not None
+    with contextlib.suppress(OSError):
+        reaper.stdin.write("done\n")
+        reaper.stdin.close()
+    try:
+        reaper.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
+        reaper.wait()
 
 
 def _import_ray() -> Any:
