@@ -46,3 +46,6 @@ def test_run_on_a_tiny_tree(tmp_path: Path, dataset: str):
     last = results["cycles"][-1]
     present = [iou for iou in last["per_class_iou"].values() if iou is not None]
     assert results["miou_at_budget"] == pytest.approx(sum(present) / len(present))
+    unknown = sum(n.get("unknown_label_pixels", 0) for n in results["data_notes"].values())
+    assert (unknown > 0) == (dataset == "a2d2")  # item 14: the fixture's unknown colour
+    assert ("unknown colours were ignored" in result.output) == (dataset == "a2d2")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -81,9 +82,11 @@ def test_unknown_colours_are_ignored_counted_and_reported(tmp_path: Path) -> Non
         warnings.simplefilter("error")  # a colour already seen warns only once
         for i in range(1, len(ds)):
             ds[i]
-    assert ds.unknown_color_pixels == _unknown_pixels(written) > 0
-    assert ds.unknown_color_counts == {A2D2_UNKNOWN_COLOR: ds.unknown_color_pixels}
-    assert f"{ds.unknown_color_pixels} pixels with 1 unknown label colours" in ds.report()
+    assert ds.unknown_colors.total() == _unknown_pixels(written) > 0
+    assert ds.unknown_colors.counts() == {A2D2_UNKNOWN_COLOR: _unknown_pixels(written)}
+    assert f"{_unknown_pixels(written)} pixels with 1 unknown label colours" in ds.report()
+    hex_color = "#{:02x}{:02x}{:02x}".format(*A2D2_UNKNOWN_COLOR)
+    assert ds.notes()["unknown_label_colors"] == {hex_color: _unknown_pixels(written)}
 
 
 def test_default_third_scale_resizes_image_and_label(tmp_path: Path) -> None:
@@ -202,3 +205,30 @@ def test_empty_root_and_bad_options(tmp_path: Path) -> None:
         create_dataset("a2d2", "val", tmp_path, scale=0)
     with pytest.raises(ConfigError, match="view '../x'"):
         create_dataset("a2d2", "val", tmp_path, view="../x")
+
+
+def test_item14_unknown_colours_met_in_dataloader_workers_are_counted(tmp_path: Path) -> None:
+    from alseg.data.transforms import eval_batches
+
+    written = make_a2d2_tree(tmp_path)["train"]
+    ds = create_dataset("a2d2", "train", tmp_path, scale=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        list(eval_batches(ds, np.arange(len(ds)), batch_size=1, workers=2))
+    assert ds.unknown_colors.total() == _unknown_pixels(written) > 0  # not lost with the workers
+
+
+def test_item14_data_stats_report_unknown_colours(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tests.cli_helpers import alseg_in_process
+
+    written = make_a2d2_tree(tmp_path / "a2d2")["train"]
+    args = ("data", "stats", "--dataset", "a2d2", "--data-root", str(tmp_path / "a2d2"), "--json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        done = alseg_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr
+    notes = json.loads(done.stdout)["data_notes"]  # counted on the masks at the 1/3 resize
+    assert 0 < notes["unknown_label_pixels"] <= _unknown_pixels(written)
+    assert list(notes["unknown_label_colors"]) == [
+        "#{:02x}{:02x}{:02x}".format(*A2D2_UNKNOWN_COLOR)
+    ]

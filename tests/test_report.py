@@ -3,6 +3,7 @@ import importlib.util
 import io
 import math
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -57,6 +58,11 @@ def synthetic_study() -> StudyConfig:
 def report(tmp_path_factory):
     """The report of a synthetic store (written once for the module's tests)."""
     tmp_path = tmp_path_factory.mktemp("study")
+    write_synthetic_store(tmp_path)
+    return write_report(tmp_path, tmp_path / "out")
+
+
+def write_synthetic_store(tmp_path):
     store = Store(tmp_path)
     configs = expand(synthetic_study())
     store.register(configs)
@@ -98,7 +104,19 @@ def report(tmp_path_factory):
             store.put_shared(
                 SharedRow(key, {}, [0, 1, 2, 3], evaluation, "checkpoints/none.pt", path)
             )
-    return write_report(tmp_path, tmp_path / "out")
+    return store
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openTSNE") is None, reason="needs openTSNE")
+def test_item11_a_damaged_or_outside_embeddings_file_is_a_note(tmp_path):
+    store = write_synthetic_store(tmp_path)
+    first, second = sorted((tmp_path / "embeddings").glob("*.npz"))
+    first.write_bytes(first.read_bytes()[:50])  # truncated
+    row = store.shared(second.stem)
+    store.put_shared(replace(row, embeddings="/etc/passwd"))
+    result = write_report(tmp_path, tmp_path / "out")
+    (note,) = [n for n in result.notes if n.startswith("no t-SNE")]
+    assert f"{first} is damaged" in note and f"{second.stem}: no stored embeddings" in note
 
 
 def test_report_tables_match_hand_computed_numbers(report):

@@ -60,6 +60,14 @@ def _write_temporary(path: Path, data: bytes) -> str:
     return temporary
 
 
+def path_inside(folder: Path, relative: str) -> Path | None:
+    """``folder / relative`` when it stays inside ``folder`` (paths read from a store or a state
+    file are untrusted: an absolute path or ``..`` must not reach other files); None otherwise."""
+    root = folder.resolve()
+    target = (root / relative).resolve()
+    return target if target.is_relative_to(root) and target != root else None
+
+
 def writable_folder(path: Path, what: str = "output folder") -> Path:
     """``path`` created if needed and checked writable now, before any long work (one
     DataError line naming it otherwise)."""

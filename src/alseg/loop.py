@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -71,6 +71,8 @@ class ExperimentResult:
     m: float  # the budget step of mIoU@M (percent of the pool, or images for N+MxC budgets)
     miou_at_m: float
     ssl: str = "none"
+    #: what the data reported while read (e.g. A2D2's unknown label colours), per split
+    data_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -370,4 +372,9 @@ def summarize(
         budget=config.budget.label(),
         m=m,
         miou_at_m=miou_at_m,
+        data_notes={
+            split: notes
+            for split, notes in (("pool", setup.pool.notes()), ("val", setup.val.notes()))
+            if notes
+        },
     )

@@ -74,6 +74,8 @@ def stats(
         result = dataset_stats(data, class_frequencies=classes, max_images=max_images)
         if agreement:
             result["label_agreement"] = _agreement(data)
+        if data.notes():
+            result["data_notes"] = data.notes()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

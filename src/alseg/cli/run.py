@@ -132,4 +132,11 @@ def run_command(
     curve_path = save_curve([result], out_dir / "curve.png", title=f"{experiment.data.name}")
     console.print(cycles_table(result))
     console.print(class_table(result.cycles[-1]))
+    for split, notes in result.data_notes.items():
+        if notes.get("unknown_label_pixels"):
+            colors = ", ".join(f"{c}: {n}" for c, n in notes["unknown_label_colors"].items())
+            console.print(
+                f"[yellow]note[/]: {split}: {notes['unknown_label_pixels']} label pixels of "
+                f"unknown colours were ignored ({colors})"
+            )
     console.print(f"wrote {results_path} and {curve_path}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -40,6 +41,7 @@ from alseg.data.imageio import (
     unknown_colors,
 )
 from alseg.data.pools import read_pool_list
+from alseg.data.tally import ColorTally
 from alseg.errors import ConfigError, DataError
 
 VAL_SEQUENCE = "20180925_112730"
@@ -185,8 +187,7 @@ class A2D2(FilePairDataset):
             CITYSCAPES_COLORS if label_scheme == "cityscapes" else PAPER_CLASS_COLORS
         )
         self.scale = scale
-        self.unknown_color_pixels = 0
-        self.unknown_color_counts: dict[tuple[int, int, int], int] = {}
+        self.unknown_colors = ColorTally()
         super().__init__([_pair(root, rel) for rel in relatives], source)
 
     def read_image(self, path: Path) -> np.ndarray:
@@ -207,24 +208,25 @@ class A2D2(FilePairDataset):
         return ids
 
     def _count_unknown(self, counts: dict[tuple[int, int, int], int], path: Path) -> None:
-        for color, pixels in counts.items():
-            if color not in self.unknown_color_counts:
-                self.unknown_color_counts[color] = 0
-                warnings.warn(
-                    f"{path}: colour {color} is not an A2D2 class colour; its pixels are ignored",
-                    stacklevel=2,
-                )
-            self.unknown_color_counts[color] += pixels
-            self.unknown_color_pixels += pixels
+        for color in self.unknown_colors.add(counts):
+            warnings.warn(
+                f"{path}: colour {color} is not an A2D2 class colour; its pixels are ignored",
+                stacklevel=2,
+            )
+
+    def notes(self) -> dict[str, Any]:
+        """Unknown label colours met so far (in this process and its DataLoader workers)."""
+        return self.unknown_colors.notes()
 
     def report(self) -> str:
         """One line on the unknown label colours met so far."""
-        if not self.unknown_color_pixels:
+        counts = self.unknown_colors.counts()
+        if not counts:
             return "a2d2: no unknown label colours"
-        top = sorted(self.unknown_color_counts.items(), key=lambda kv: -kv[1])[:5]
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:5]
         listed = ", ".join(f"{color}: {n}" for color, n in top)
         return (
-            f"a2d2: {self.unknown_color_pixels} pixels with {len(self.unknown_color_counts)} "
+            f"a2d2: {self.unknown_colors.total()} pixels with {len(counts)} "
             f"unknown label colours set to ignore (most frequent: {listed})"
         )
 

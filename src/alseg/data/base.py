@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,10 @@ class SegDataset(ABC):
             raise IndexError(f"index {index} out of range for {self.name} with {n} samples")
         return self.load(index % n)
 
+    def notes(self) -> dict[str, Any]:
+        """What the data itself reported while being read (e.g. unknown label colours)."""
+        return {}
+
     def palette(self) -> np.ndarray:
         """(num_classes, 3) uint8 colours, for colour-coded previews."""
         if self.class_colors is not None:
@@ -107,3 +112,6 @@ class SubsetDataset(SegDataset):
 
     def load(self, index: int) -> Sample:
         return self.base[int(self.indices[index])]
+
+    def notes(self) -> dict[str, Any]:
+        return self.base.notes()

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -61,6 +62,9 @@ class PoolDataset(SegDataset):
     def meta(self, index: int) -> FrameMeta:
         entry = self.entries[index]
         return dataclasses.replace(self.base.meta(entry.base_index), group=entry.group)
+
+    def notes(self) -> dict[str, Any]:
+        return self.base.notes()
 
     def load(self, index: int) -> Sample:
         entry = self.entries[index]

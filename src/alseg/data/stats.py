@@ -207,4 +207,9 @@ def stats_table(stats: dict[str, Any]) -> Table:
         table.add_row("class pixel shares", f"from {stats['class_frequency_images']} images")
     for name, share in stats.get("class_frequencies", {}).items():
         table.add_row(f"pixels: {name}", f"{share:.4f}")
+    notes = stats.get("data_notes", {})
+    if notes.get("unknown_label_pixels"):
+        table.add_row("unknown label colours", f"{notes['unknown_label_pixels']} pixels, ignored")
+    for color, pixels in notes.get("unknown_label_colors", {}).items():
+        table.add_row(f"unknown colour {color}", f"{pixels} pixels")
     return table

@@ -7,14 +7,16 @@ in black, the strategy's picks in colour. Needs openTSNE (``pip install 'alseg[t
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from alseg.io import path_inside
 from alseg.report.curves import safe_name, save_figure
 from alseg.report.records import RunRecord
-from alseg.study.store import Store
+from alseg.study.store import SharedRow, Store
 from alseg.study.worker import shared_key
 
 if TYPE_CHECKING:
@@ -38,20 +40,21 @@ def tsne_figures(store: Store, records: list[RunRecord], out_dir: Path) -> tuple
             groups.setdefault(str(shared_key(record.config)), []).append(record)
     first_seed = min((r.seed for members in groups.values() for r in members), default=0)
     written: list[Path] = []
-    missing = 0
+    missing: list[str] = []
     for key, members in groups.items():
         if members[0].seed != first_seed:
             continue
         row = store.shared(key)
-        if (
-            row is None
-            or row.embeddings is None
-            or not (store.directory / row.embeddings).is_file()
-        ):
-            missing += 1
+        path = None if row is None or row.embeddings is None else _embeddings_path(store, row)
+        if path is None or not path.is_file():
+            missing.append(f"{key}: no stored embeddings")
             continue
-        with np.load(store.directory / row.embeddings) as data:
-            embeddings = data["embeddings"].astype(np.float32)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                embeddings = data["embeddings"].astype(np.float32)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            missing.append(f"{path} is damaged ({type(error).__name__})")
+            continue
         points = _points(len(embeddings), row.labeled, [m.cycles[0].acquired for m in members])
         perplexity = max(2.0, min(MAX_PERPLEXITY, (len(points) - 1) / 3))
         tsne = TSNE(perplexity=perplexity, n_jobs=1, random_state=0, verbose=False)
@@ -62,8 +65,13 @@ def tsne_figures(store: Store, records: list[RunRecord], out_dir: Path) -> tuple
         strategies = "+".join(m.strategy for m in members)
         stem = safe_name("tsne", first.dataset, first.pool, first.budget, first.ssl, strategies)
         written += save_figure(figure, out_dir, f"{stem}-s{first.seed}")
-    reason = f"{missing} shared cycle(s) without stored embeddings" if missing else ""
+    reason = "no t-SNE for " + "; ".join(missing) if missing else ""
     return written, reason
+
+
+def _embeddings_path(store: Store, row: SharedRow) -> Path | None:
+    """The row's embeddings file, if its stored path stays inside the study folder."""
+    return path_inside(store.directory, str(row.embeddings))
 
 
 def _points(n: int, labeled: list[int], picks: list[list[int]]) -> np.ndarray:
