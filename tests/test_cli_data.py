@@ -132,3 +132,18 @@ def test_user_errors_raise_alseg_errors(fake_registry, tmp_path):
     assert isinstance(result.exception, DataError)
     result = runner.invoke(cli_data.app, ["stats", "--pool", "random", "--pool-size", "500"])
     assert "pool size 500 larger than dataset fakevideo with 120 frames" in str(result.exception)
+
+
+def test_item03_preview_and_report_outputs_are_checked_first(tmp_path, monkeypatch, capsys):
+    from tests.cli_helpers import alseg_in_process
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (("data", "preview", "--out", str(tmp_path)), "is a folder; give a .png file name"),
+        (("data", "preview", "--out", str(blocker / "p.png")), "is a file; give a folder"),
+    ]
+    for args, message in cases:
+        done = alseg_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], lines

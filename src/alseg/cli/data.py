@@ -95,7 +95,12 @@ def preview(
 ) -> None:
     """Write a PNG grid of images with their colour-coded masks."""
     from alseg.data.preview import write_preview
+    from alseg.errors import DataError
+    from alseg.io import writable_folder
 
+    if out.is_dir():
+        raise DataError(f"preview --out {out} is a folder; give a .png file name")
+    writable_folder(out.parent, "preview folder")
     data = _dataset(dataset, data_root, split, pool, pool_size, seed)
     write_preview(data, out, count=count, seed=seed)
     Console().print(f"wrote {out}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alseg.errors import DataError
-from alseg.io import atomic_write_bytes
+from alseg.io import atomic_write_bytes, writable_folder
 from alseg.report import tables
 from alseg.report.curves import budget_curves
 from alseg.report.guide import guide_cells, guide_csv, guide_table
@@ -48,6 +48,7 @@ def write_report(
         raise DataError(f"{study_dir / DB_NAME} holds no finished run yet")
     ms = budget_ms(records, miou_at)
     report = Report(Path(out_dir) if out_dir is not None else study_dir / REPORT_DIR)
+    writable_folder(report.out_dir, "report folder")  # before the t-SNE and figures
     summaries = tables.summarize(records, ms)
     rankings = rank_blocks(summaries)
     summaries = marked(summaries, rankings)
