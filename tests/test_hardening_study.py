@@ -237,7 +237,9 @@ def test_item12_a_damaged_shared_checkpoint_is_trained_again(tmp_path):
     first = store.cycles(config.key())
     (checkpoint,) = (tmp_path / "checkpoints").glob("*.pt")
     truncate(checkpoint)
-    store.restart_runs([config.key()])
+    with sqlite3.connect(store.path) as db:
+        db.execute("DELETE FROM cycles")
+        db.execute("UPDATE runs SET status = 'pending'")
     outcome = run_study(study, tmp_path, device="cpu")
     assert outcome.failures == []
     again = store.cycles(config.key())

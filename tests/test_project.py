@@ -19,6 +19,7 @@ from alseg.data.folder import ClassList
 from alseg.errors import ConfigError, DataError
 from alseg.project import (
     STATE_FILE,
+    Project,
     default_working_size,
     import_masks,
     init_project,
@@ -73,7 +74,7 @@ def write_masks(
 
 
 def label_ids(project: Path, stem: str) -> np.ndarray:
-    with Image.open(project / "labels" / f"{stem}.png") as img:
+    with Image.open(Project.load(project).label_path(stem)) as img:
         assert img.mode == "L"
         return np.asarray(img)
 
@@ -88,7 +89,7 @@ def stems_of(picks) -> list[str]:
 def test_init_writes_a_small_portable_state(tmp_path, data):
     project = new_project(tmp_path, data)
     state = json.loads((project / STATE_FILE).read_text())
-    assert state["format"] == "alseg-project" and state["version"] == 1
+    assert state["format"] == "alseg-project" and state["version"] == 2
     assert state["images"]["relative"] == "../data/images"
     assert state["images"]["absolute"] == str((data / "images").resolve())
     assert state["images"]["given"] == str(data / "images")
@@ -274,7 +275,8 @@ def bad_mask(folder: Path, kind: str) -> tuple[str, str]:
     """Write one bad mask; return its file name and a piece of the expected message."""
     if kind == "size":
         save_png(folder / "drive_000001.png", np.zeros((30, 32), dtype=np.uint8))
-        return "drive_000001.png", "size 32x30 differs from its image drive_000001.png (32x32)"
+        message = "size 30 x 32 (H x W) differs from its image drive_000001.png (32 x 32)"
+        return "drive_000001.png", message
     if kind == "id":
         ids = np.zeros(SIZE, dtype=np.uint8)
         ids[3, 4] = 9

@@ -155,3 +155,14 @@ def test_shared_key_ignores_only_what_acquisition_uses():
     )
     assert shared_key(config("entropy", ssl={"method": "s4gan"})) != shared_key(entropy)
     assert shared_key(config("full")) is None
+
+
+def test_item11_stored_paths_never_leave_the_study_folder(tmp_path):
+    from alseg.study.worker import _stored_shared
+
+    store = Store(tmp_path)
+    for outside in ("/etc/passwd", "../../etc/passwd"):
+        store.put_shared(SharedRow("c0-x", {}, [1], evaluation(1.0), outside, None))
+        assert _stored_shared(store, "c0-x") is None  # trained again, the file never opened
+        with pytest.raises(DataError, match="leaves the study folder"):
+            store.checked_checkpoint(outside)

@@ -42,8 +42,14 @@ also gives ``near_duplicate_share`` (images whose nearest neighbour is a near-du
 independent images in high dimensions, near 0 for video frames) and ``temporal_adjacency``
 (frames with another pool frame of the same sequence within the window).
 
-Nearest neighbours are exact: distances are computed in float32 blocks of ``chunk`` x ``chunk``
-pairs (each pair once), so memory stays O(N + chunk^2) on top of the embeddings.
+Nearest neighbours are exact up to ``alseg.neighbours.EXACT_MAX_POINTS`` images: distances are
+computed in float32 blocks of ``chunk`` x ``chunk`` pairs (each pair once), so memory stays
+O(N + chunk^2) on top of the embeddings. Larger pools take the approximate search of
+``alseg.ann`` (``neighbours="auto"``; "exact" or "approximate" force either): a coarse quantiser
+proposes the candidates, exact distances count them, and with time metadata the frames up to
+``TEMPORAL_CANDIDATES`` positions apart in their sequence, the likeliest near-duplicates, are
+checked exactly too; it can only miss near-duplicates, never invent them (>= 99.9% found on
+video-like pools). A float16 array or memmap is read as it is, never copied whole.
 """
 
 from __future__ import annotations
@@ -55,7 +61,14 @@ import numpy as np
 
 from alseg.config import BUDGET_FORMS, BudgetConfig
 from alseg.errors import ConfigError
-from alseg.neighbours import NEAR_DUPLICATE_FRACTION, PAIR_SAMPLE, neighbour_stats, typical_distance
+from alseg.neighbours import (
+    NEAR_DUPLICATE_FRACTION,
+    PAIR_SAMPLE,
+    ROW_CHUNK,
+    NeighbourMethod,
+    neighbour_stats,
+    typical_distance,
+)
 
 Regime = Literal["diverse", "redundant"]
 BudgetRegime = Literal["low", "high"]
@@ -66,6 +79,9 @@ REDUNDANT_THRESHOLD = 0.5
 LOW_BUDGET_MAX_FRACTION = 0.15
 #: ... unless at least this many images are labelled at the end (A2D2-3K: 3,000 of 40,135).
 HIGH_BUDGET_MIN_IMAGES = 2000
+#: With time metadata, the approximate search also checks every pair of frames up to this many
+#: positions apart in their sequence (sorted by frame number).
+TEMPORAL_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class RedundancyReport:
     temporal_redundancy: float | None = None
     temporal_adjacency: float | None = None
     temporal_window: int | None = None
+    neighbours: Literal["exact", "approximate"] = "exact"
 
     @property
     def mean_group_size(self) -> float:
@@ -110,6 +127,20 @@ def temporal_runs(sequences: list[str], frames: list[int], window: int) -> tuple
     return runs, adjacent
 
 
+def sequence_neighbour_pairs(
+    sequences: list[str], frames: list[int], offsets: int = TEMPORAL_CANDIDATES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of images of one sequence at most ``offsets`` positions apart in frame order."""
+    order = np.lexsort((np.asarray(frames, dtype=np.int64), np.asarray(sequences, dtype=object)))
+    seq = np.asarray(sequences, dtype=object)[order]
+    first, second = [], []
+    for offset in range(1, offsets + 1):
+        same = np.flatnonzero(seq[offset:] == seq[:-offset])
+        first.append(order[same])
+        second.append(order[same + offset])
+    return np.concatenate(first), np.concatenate(second)
+
+
 def redundancy_index(
     embeddings: np.ndarray,
     sequences: list[str] | None = None,
@@ -121,19 +152,26 @@ def redundancy_index(
     pair_sample: int = PAIR_SAMPLE,
     chunk: int = 2048,
     seed: int = 0,
+    neighbours: NeighbourMethod = "auto",
 ) -> RedundancyReport:
     """Measure how redundant a pool is from its embeddings (N x D) and, optionally, the sequence
-    and frame number of every image; see the module docstring for the scale."""
+    and frame number of every image; see the module docstring for the scale and for
+    ``neighbours``."""
     x = _check_embeddings(embeddings)
     n = x.shape[0]
     _check_settings(
         near_duplicate_fraction, temporal_window, redundant_threshold, pair_sample, chunk
     )
+    if neighbours not in ("auto", "exact", "approximate"):
+        raise ConfigError(f"unknown neighbours {neighbours!r}; allowed: auto, exact, approximate")
     has_time = _check_metadata(sequences, frames, n)
 
     typical = typical_distance(x, seed, pair_sample=pair_sample)
     radius = near_duplicate_fraction * typical  # alseg.neighbours.near_duplicate_radius
-    stats = neighbour_stats(x, radius, chunk=chunk)
+    candidates = sequence_neighbour_pairs(list(sequences), list(frames)) if has_time else None
+    stats = neighbour_stats(
+        x, radius, chunk=chunk, method=neighbours, candidate_pairs=candidates, seed=seed
+    )
     embedding_redundancy = float(np.mean(stats.count / (1.0 + stats.count)))
     near_share = float(np.mean(stats.distance <= radius))
     ratio = min(1.0, float(np.median(stats.distance)) / typical) if typical > 0 else 0.0
@@ -158,6 +196,7 @@ def redundancy_index(
         temporal_redundancy=temporal_redundancy,
         temporal_adjacency=adjacency,
         temporal_window=temporal_window if has_time else None,
+        neighbours="exact" if stats.exact else "approximate",
     )
 
 
@@ -169,9 +208,10 @@ def _check_embeddings(embeddings: np.ndarray) -> np.ndarray:
         raise ConfigError(
             f"redundancy needs at least 2 embeddings of dimension >= 1, got {x.shape}"
         )
-    if not np.isfinite(x).all():
-        raise ConfigError("embeddings contain NaN or infinite values")
-    return x.astype(np.float32, copy=False)
+    for start in range(0, x.shape[0], ROW_CHUNK):
+        if not np.isfinite(x[start : start + ROW_CHUNK]).all():
+            raise ConfigError("embeddings contain NaN or infinite values")
+    return x if x.dtype in (np.float16, np.float32) else x.astype(np.float32)
 
 
 def _check_settings(

@@ -13,7 +13,16 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from alseg.errors import ConfigError
 
@@ -286,11 +295,23 @@ class ExperimentConfig(Strict):
     absent: Literal["nan", "zero"] = "nan"
     eval_batch_size: int = 32
     max_val_images: int | None = None
+    #: Where acquisition keeps per-image scores and embeddings: in RAM, or on disk in the run's
+    #: pool_results/ (RAM independent of the pool size; the same picks), with the embeddings in
+    #: float16 for disk-float16 (half the size; Coreset picks may change); acquisition.poolstore.
+    pool_results: Literal["memory", "disk", "disk-float16"] = "memory"
 
     @field_validator("seed")
     @classmethod
     def _valid_seed(cls, seed: int) -> int:
         return check_seed(seed)
+
+    @model_serializer(mode="wrap")
+    def _without_default_pool_results(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dumps (and so ``key()``) of in-memory configs stay what they were before the field."""
+        values = handler(self)
+        if isinstance(values, dict) and values.get("pool_results") == "memory":
+            del values["pool_results"]
+        return values
 
     def key(self) -> str:
         """Stable hash of the resolved config: a run's identity in the results store."""

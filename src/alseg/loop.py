@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from alseg.acquisition.poolstore import PoolResultsStore
 from alseg.acquisition.registry import FULL, get_strategy
 from alseg.acquisition.select import select_next
 from alseg.config import ExperimentConfig
@@ -82,12 +86,15 @@ class ExperimentResult:
 
 @dataclass
 class Setup:
-    """Datasets and pool for one experiment, built once from its config."""
+    """Datasets and pool for one experiment, built once from its config. ``pool_results_dir``:
+    where acquisition keeps pool results when ``config.pool_results`` is on disk (None: a
+    temporary folder per acquisition)."""
 
     config: ExperimentConfig
     pool: SegDataset
     val: SegDataset
     device: torch.device
+    pool_results_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -311,28 +318,39 @@ def train_cycle(
 def acquire(
     setup: Setup, model: SegmentationModel, state: LoopState, k: int, reporter: Reporter
 ) -> tuple[np.ndarray, dict[str, float | int | None]]:
-    """The next ``k`` pool indices by the config's strategy, and the diagnostics of the picks."""
+    """The next ``k`` pool indices by the config's strategy, and the diagnostics of the picks.
+
+    With ``pool_results`` on disk, the pass's results live in ``setup.pool_results_dir``, which
+    keeps only the latest model's."""
     config = setup.config
-    selection = select_next(
-        model,
-        setup.pool,
-        state.labeled,
-        k,
-        config.strategy,
-        seed=config.seed,
-        cycle=state.cycle,
-        options=config.strategy_options,
-        extra_needs=frozenset({"embedding"}),  # embeddings feed the diagnostics too
-        device=setup.device,
-        batch_size=config.eval_batch_size,
-        workers=config.train.workers,
-        on_batch=lambda done, total: reporter.phase("scoring", done, total),
-    )
-    view = selection.view
-    groups = np.asarray([setup.pool.meta(i).group for i in range(len(setup.pool))])
-    diagnostics = selection_diagnostics(
-        selection.picks, view.unlabeled, view.sequences, view.frames, groups, view.embeddings
-    )
+    with ExitStack() as stack:
+        folder = None if config.pool_results == "memory" else setup.pool_results_dir
+        if config.pool_results != "memory" and folder is None:
+            folder = Path(stack.enter_context(TemporaryDirectory(prefix="alseg-pool-results-")))
+        selection = select_next(
+            model,
+            setup.pool,
+            state.labeled,
+            k,
+            config.strategy,
+            seed=config.seed,
+            cycle=state.cycle,
+            options=config.strategy_options,
+            extra_needs=frozenset({"embedding"}),  # embeddings feed the diagnostics too
+            device=setup.device,
+            batch_size=config.eval_batch_size,
+            workers=config.train.workers,
+            on_batch=lambda done, total: reporter.phase("scoring", done, total),
+            results_dir=folder,
+            embedding_dtype="float16" if config.pool_results == "disk-float16" else "float32",
+        )
+        view = selection.view
+        groups = np.asarray([setup.pool.meta(i).group for i in range(len(setup.pool))])
+        diagnostics = selection_diagnostics(
+            selection.picks, view.unlabeled, view.sequences, view.frames, groups, view.embeddings
+        )
+        if folder is not None:
+            PoolResultsStore(folder).prune(keep=1)
     return selection.picks, diagnostics
 
 

@@ -18,11 +18,20 @@ compact synthetic embeddings of the unit tests but marked almost no synthdrive f
 near-duplicates (Pool-Aug's index 0.46, "diverse"); a fraction above 0.5 pushes Pool-0f towards
 "redundant". Without time metadata (embedding part alone) Pool-Aug stays below 0.5 (0.34 / 0.39).
 Recalibrate on a pool of known structure when the embedding model changes.
+
+Exact or approximate
+--------------------
+:func:`neighbour_stats` is exact (all pairs, chunked) up to ``EXACT_MAX_POINTS`` images and
+approximate above (``method="auto"``; ``"exact"`` or ``"approximate"`` force either): candidate
+lists from a coarse quantiser, every distance that decides exact (``alseg.ann``), so counts can
+only fall short, never overshoot. On video-like pools it finds >= 99.9% of the near-duplicate pairs
+(``tests/test_ann.py``, ``benchmarks/bench_index_1m.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,23 +41,55 @@ from alseg.distances import nearest_neighbours, paired_distances
 NEAR_DUPLICATE_FRACTION = 0.5
 #: Pairs of images the typical distance is measured on (all pairs of smaller pools).
 PAIR_SAMPLE = 100_000
+#: Largest pool whose neighbours ``method="auto"`` computes exactly (all pairs: about 10 s on
+#: one core at 1,024 dimensions); larger pools take the approximate search of ``alseg.ann``.
+EXACT_MAX_POINTS = 20_000
+#: Rows per chunk when a whole pool is streamed (float16 memmaps are never copied whole).
+ROW_CHUNK = 65_536
+
+NeighbourMethod = Literal["auto", "exact", "approximate"]
 
 
 @dataclass(frozen=True)
 class NeighbourStats:
-    """Exact nearest neighbour of every point and how many points lie within a radius of it."""
+    """Nearest neighbour of every point and how many points lie within a radius of it; when
+    ``exact`` is False (approximate search) the nearest found and the points found within the
+    radius, exact distances both: an upper bound of the distance, a lower bound of the count."""
 
     distance: np.ndarray  # float64 (N,), distance to the nearest other point
     index: np.ndarray  # int64 (N,), that point
     count: np.ndarray  # int64 (N,), other points at distance <= radius
+    exact: bool = True
 
 
-def neighbour_stats(embeddings: np.ndarray, radius: float, chunk: int = 2048) -> NeighbourStats:
-    """Nearest other point of every point and the points within ``radius``, from float32 blocks
-    of ``chunk`` x ``chunk`` squared distances (each pair once; the points are centred first,
-    which keeps the norm expansion precise); the nearest distance is then recomputed exactly
-    (+inf and index -1 for a lone point)."""
-    x = np.asarray(embeddings, dtype=np.float32)
+def neighbour_stats(
+    embeddings: np.ndarray,
+    radius: float,
+    chunk: int = 2048,
+    *,
+    method: NeighbourMethod = "auto",
+    candidate_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> NeighbourStats:
+    """Nearest other point of every point and the points within ``radius``.
+
+    Exact (``method="exact"``, or "auto" up to ``EXACT_MAX_POINTS`` points): float32 blocks of
+    ``chunk`` x ``chunk`` squared distances (each pair once; the points are centred first, which
+    keeps the norm expansion precise); the nearest distance is then recomputed exactly (+inf and
+    index -1 for a lone point). Approximate (``"approximate"``, or "auto" above): see
+    :func:`alseg.ann.approximate_neighbours`; ``candidate_pairs`` (rows likely to be
+    near-duplicates, such as consecutive frames) are checked exactly there, and ``seed`` seeds
+    its quantiser."""
+    if method not in ("auto", "exact", "approximate"):
+        raise ValueError(f"unknown method {method!r}; allowed: auto, exact, approximate")
+    x = _float_rows(embeddings)
+    if method == "approximate" or (method == "auto" and x.shape[0] > EXACT_MAX_POINTS):
+        from alseg.ann import approximate_neighbours  # faiss loads only for large pools
+
+        distance, index, count = approximate_neighbours(
+            x, radius, candidate_pairs=candidate_pairs, chunk=chunk, seed=seed
+        )
+        return NeighbourStats(distance=distance, index=index, count=count, exact=False)
     centered = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
     with torch.no_grad():
         _, nearest, count = nearest_neighbours(
@@ -68,14 +109,14 @@ def typical_distance(
     pairs, otherwise over ``pair_sample`` seeded random pairs (chosen in an order that depends on
     the embeddings only, so the result does not depend on the pool's order). 0 when all coincide
     (exact copies are left out so that they do not shrink it)."""
-    x = np.asarray(embeddings, dtype=np.float32)
+    x = _float_rows(embeddings)
     n = x.shape[0]
     if n * (n - 1) // 2 <= pair_sample:
         first, second = np.triu_indices(n, 1)
     else:
         rng = np.random.default_rng(seed)
         direction = rng.standard_normal(x.shape[1]).astype(np.float32)
-        canonical = np.argsort(x @ direction, kind="stable")
+        canonical = np.argsort(_project(x, direction), kind="stable")
         first = rng.integers(0, n, size=pair_sample)
         second = rng.integers(0, n - 1, size=pair_sample)
         second += second >= first
@@ -95,3 +136,20 @@ def near_duplicate_radius(
     """Distance up to which two images of this pool are near-duplicates: ``fraction`` x the
     typical distance (see the module docstring for the calibration of the default)."""
     return fraction * typical_distance(embeddings, seed, pair_sample=pair_sample)
+
+
+def _float_rows(embeddings: np.ndarray) -> np.ndarray:
+    """The embeddings as float32 values: float16 and float32 arrays (memmaps too) as they are,
+    anything else converted to float32."""
+    x = np.asarray(embeddings)
+    return x if x.dtype in (np.float16, np.float32) else x.astype(np.float32)
+
+
+def _project(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """``x @ direction`` in float32, ``ROW_CHUNK`` rows at a time."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for start in range(0, x.shape[0], ROW_CHUNK):
+        out[start : start + ROW_CHUNK] = (
+            np.asarray(x[start : start + ROW_CHUNK], np.float32) @ direction
+        )
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 
 from alseg.acquisition.base import PoolView, Strategy, StrategyOptions
 from alseg.acquisition.inference import infer_pool
+from alseg.acquisition.poolstore import EmbeddingDtype, PoolResultsStore
 from alseg.acquisition.registry import get_strategy
 from alseg.data.base import SegDataset
 from alseg.errors import ConfigError
@@ -54,6 +56,8 @@ def select_next(
     batch_size: int = 32,
     workers: int = 0,
     on_batch: ProgressCallback | None = None,
+    results_dir: Path | None = None,
+    embedding_dtype: EmbeddingDtype = "float32",
 ) -> Selection:
     """Pick ``k`` of the ``candidates`` (default: every image of ``dataset`` not in ``labeled``;
     always within the strategy's ``subset`` when it has one).
@@ -62,7 +66,16 @@ def select_next(
     (reusing ``results`` computed earlier, keyed by need); a strategy that needs nothing may get
     ``model=None``. Randomness (tie order, MC-dropout masks) derives from ``seed`` and ``cycle``.
     ``sequences`` and ``frames`` default to the dataset's frame metadata.
+
+    With ``results_dir`` the pass keeps its results on disk there (a
+    :class:`~alseg.acquisition.poolstore.PoolResultsStore`; embeddings in ``embedding_dtype``):
+    RAM independent of the pool size, resumable, and a need the same model computed before is
+    read back instead of computed. Without it, results are in RAM and ``embedding_dtype`` must be
+    float32.
     """
+    if results_dir is None and embedding_dtype != "float32":
+        raise ValueError(f"{embedding_dtype} embeddings are stored on disk: give results_dir")
+    store = None if results_dir is None else PoolResultsStore(results_dir, embedding_dtype)
     chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
     parsed = chosen.parse_options(options)
     n = len(dataset)
@@ -98,6 +111,7 @@ def select_next(
                 seed=cycle_seed(seed, cycle, INFERENCE),
                 workers=workers,
                 on_batch=on_batch,
+                store=store,
             )
         )
     view = PoolView(labeled, candidates, sequences, np.asarray(frames), known)

@@ -80,30 +80,31 @@ def decode_words(rle: Sequence[int], where: str) -> np.ndarray:
         if data.ndim != 1 or data.size < 7 or data.min() < 0 or data.max() > 255:
             raise ValueError("not a list of bytes")
         bits = (np.unpackbits(data.astype(np.uint8)) + ord("0")).tobytes().decode("ascii")
-        count, word = int(bits[:32], 2), int(bits[32:37], 2) + 1
-        sizes = [int(bits[37 + 4 * k : 41 + 4 * k], 2) + 1 for k in range(4)]
+        position = 0
+
+        def take(width: int) -> str:
+            nonlocal position
+            if position + width > len(bits):
+                raise ValueError("the stream ends inside a chunk")
+            position += width
+            return bits[position - width : position]
+
+        count, word = int(take(32), 2), int(take(5), 2) + 1
+        sizes = [int(take(4), 2) + 1 for _ in range(4)]
         out = np.zeros(count, dtype=np.int64)
         weights = 1 << np.arange(word - 1, -1, -1, dtype=np.int64)
-        position, done = 53, 0
+        done = 0
         while done < count:
-            repeat = bits[position] == "1"
-            size = sizes[int(bits[position + 1 : position + 3], 2)]
-            position += 3
-            end = done + 1 + int(bits[position : position + size], 2)
-            position += size
+            repeat = take(1) == "1"
+            size = sizes[int(take(2), 2)]
+            end = done + 1 + int(take(size), 2)
             if end > count:
                 raise ValueError(f"a run ends at word {end} of {count}")
             if repeat:
-                out[done:end] = int(bits[position : position + word], 2)
-                position += word
+                out[done:end] = int(take(word), 2)
             else:
-                width = (end - done) * word
-                chunk = bits[position : position + width]
-                if len(chunk) < width:
-                    raise ValueError("the stream ends inside a chunk")
-                digits = np.frombuffer(chunk.encode("ascii"), np.uint8) - ord("0")
-                out[done:end] = digits.reshape(-1, word).astype(np.int64) @ weights
-                position += width
+                digits = np.frombuffer(take((end - done) * word).encode("ascii"), np.uint8)
+                out[done:end] = (digits - ord("0")).reshape(-1, word).astype(np.int64) @ weights
             done = end
     except (ValueError, IndexError, TypeError) as exc:
         raise DataError(f"{where}: not a valid Label Studio brush RLE ({exc})") from None

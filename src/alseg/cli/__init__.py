@@ -33,6 +33,9 @@ def _mount_subapps() -> None:
     app.command("init")(project_cli.init)
     app.command("select")(project_cli.select)
     app.command("import")(project_cli.import_)
+    app.command("predict")(project_cli.predict)
+    app.command("status")(project_cli.status)
+    app.command("release")(project_cli.release)
     app.command("study")(study_cli.study)
     app.command("report")(study_cli.report)
 

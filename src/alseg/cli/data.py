@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from alseg.config import PoolConfig
 from alseg.data.base import SegDataset
 from alseg.data.pools import build_pool, check_pool_kind
 from alseg.data.registry import create_dataset
@@ -23,7 +24,13 @@ DatasetOption = Annotated[
 RootOption = Annotated[Path | None, typer.Option(help="folder holding a real dataset")]
 SplitOption = Annotated[str, typer.Option(help="train or val")]
 PoolOption = Annotated[str, typer.Option(help="all, random, 0f, <X>f (e.g. 11f), aug, list:FILE")]
-PoolSizeOption = Annotated[int | None, typer.Option(help="images in the pool (default: all)")]
+PoolSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        help="images in the pool (default: every frame for all and list:, else 400 as in "
+        "`alseg run`, or every frame of a smaller dataset)"
+    ),
+]
 SeedOption = Annotated[int, typer.Option(help="seed of the pool's random choices")]
 
 
@@ -31,7 +38,10 @@ def _dataset(
     dataset: str, data_root: Path | None, split: str, pool: str, pool_size: int | None, seed: int
 ) -> SegDataset:
     check_pool_kind(pool)
-    return build_pool(create_dataset(dataset, split, data_root), pool, pool_size, seed)
+    base = create_dataset(dataset, split, data_root)
+    if pool_size is None and pool != "all" and not pool.startswith("list:"):
+        pool_size = min(PoolConfig().size or len(base), len(base))
+    return build_pool(base, pool, pool_size, seed)
 
 
 def _agreement(dataset: SegDataset) -> dict[str, float]:

@@ -119,6 +119,7 @@ def run_command(
     setup = make_setup(experiment, torch_device)
     out_dir = out or default_out_dir(experiment)
     check_out_dir(out_dir, overwrite)
+    setup.pool_results_dir = out_dir / "pool_results"  # used when pool_results is on disk
     console.print(
         f"[bold]alseg run[/]: {method_label(experiment)} on {experiment.data.name} "
         f"(pool {experiment.pool.kind}, {len(setup.pool)} images; val {len(setup.val)}), "

@@ -71,8 +71,9 @@ def study(
     restart: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="RUN_KEY",
             help="a run's key: delete its stored cycles and run it again from cycle 0 "
-            "(repeatable; the way out when a checkpoint it needs is damaged)"
+            "(repeatable; the way out when a checkpoint it needs is damaged)",
         ),
     ] = None,
 ) -> None:

@@ -54,6 +54,11 @@ def list_datasets() -> list[str]:
     return list(dict.fromkeys([*_BUILTINS, *_REGISTERED]))
 
 
+def needs_root(name: str) -> bool:
+    """Whether dataset ``name`` reads files from a data root."""
+    return name in _NEEDS_ROOT
+
+
 def create_dataset(
     name: str, split: str, root: str | Path | None = None, **options: Any
 ) -> SegDataset:

@@ -42,7 +42,7 @@ def write_report(
     study_dir = Path(study_dir)
     if not Store.exists(study_dir):
         raise DataError(f"{study_dir} holds no study results ({DB_NAME}); run `alseg study` first")
-    store = Store(study_dir)
+    store = Store(study_dir, read_only=True)
     records = load_records(store)
     if not records:
         raise DataError(f"{study_dir / DB_NAME} holds no finished run yet")

@@ -103,27 +103,23 @@ def _stored_plan(study: StudyConfig, runs: list[Planned], store: Store) -> Study
     return StudyPlan(study, runs, store.statuses(), store.cycle_counts(), shared)
 
 
-def missing_data(runs: list[Planned]) -> list[str]:
-    """What the runs read but cannot find on this machine: data roots that are not folders,
-    pool lists (``list:FILE``) that are not files, and roots a dataset needs but was not given.
-    The same files a run opens first, so a dry run catches them before any training."""
-    from alseg.data.registry import _NEEDS_ROOT
+def check_data(runs: list[Planned]) -> None:
+    """One DataError naming all the runs read but cannot find on this machine: data roots that
+    are not folders, pool lists (``list:FILE``) that are not files, and roots a dataset needs
+    but was not given. A run opens these first, so a dry run catches them before any training."""
+    from alseg.data.registry import needs_root
 
-    problems: dict[str, None] = {}
+    problems: dict[str, None] = {}  # in order, once each
     for run in runs:
         data, pool = run.config.data, run.config.pool
-        if data.root is None and data.name in _NEEDS_ROOT:
+        if data.root is None and needs_root(data.name):
             problems[f"dataset {data.name} needs a data root (--data-root PATH)"] = None
         elif data.root is not None and not Path(data.root).is_dir():
             problems[f"data root {data.root} (not a folder)"] = None
-        if pool.kind.startswith("list:") and not Path(pool.kind[len("list:") :]).is_file():
-            problems[f"pool list {pool.kind[len('list:') :]} (not a file)"] = None
-    return list(problems)
-
-
-def check_data(runs: list[Planned]) -> None:
-    """A DataError naming everything ``missing_data`` finds, in one line."""
-    if problems := missing_data(runs):
+        listed = pool.kind.removeprefix("list:")
+        if listed != pool.kind and not Path(listed).is_file():
+            problems[f"pool list {listed} (not a file)"] = None
+    if problems:
         raise DataError(f"data the study reads is missing: {'; '.join(problems)}")
 
 

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult, Evaluation
 from alseg.errors import DataError
+from alseg.io import path_inside
 
 DB_NAME = "study.sqlite"
 LOCK_NAME = "study.lock"
@@ -134,11 +135,11 @@ class Store:
         self.path = self.directory / DB_NAME
         self.wal = wal
         self.read_only = read_only
+        self._absent: set[tuple[str, str]] = set()  # columns a read-only store lacks
         if read_only:
             self._check_readable()
             self._absent = {(table, column) for table, column, _ in self._missing_columns()}
             return
-        self._absent = set()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -194,10 +195,8 @@ class Store:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            if self.read_only:
-                db = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None)
-            else:
-                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            target, uri = (self._read_only_uri(), True) if self.read_only else (self.path, False)
+            db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=uri)
         except sqlite3.Error as error:
             raise DataError(f"results store {self.path}: {error}") from None
         try:
@@ -401,7 +400,9 @@ class Store:
         """The path of checkpoint ``relative`` once its file is there and matches a sha256 stored
         with it (one of an older alseg, stored without, is taken as it is). Otherwise a DataError
         naming the file and how to start the runs that need it again."""
-        path = self.directory / relative
+        path = path_inside(self.directory, relative)
+        if path is None:
+            raise DataError(f"checkpoint path {relative!r} in {self.path} leaves the study folder")
         if not path.is_file():
             problem = "is missing"
         elif (expected := self._stored_sha256s(relative)) and file_sha256(path) not in expected:
@@ -444,10 +445,16 @@ class Store:
             ).fetchone()
         return None if row is None else row[0]
 
-    def _file_sha256(self, relative: str) -> str:
-        path = self.directory / relative
+    def _file_sha256(self, relative: str) -> str | None:
+        """The file's sha256; None for a missing file (a row naming it is never loaded: a shared
+        cycle 0 is trained again, a later cycle's load names the file)."""
+        path = path_inside(self.directory, relative)
+        if path is None:
+            return None
         try:
             return file_sha256(path)
+        except FileNotFoundError:
+            return None
         except OSError as error:
             raise DataError(f"cannot read checkpoint {path}: {error.strerror}") from None
 

@@ -23,7 +23,7 @@ from alseg.acquisition.registry import FULL, get_strategy
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
 from alseg.errors import DataError
-from alseg.io import atomic_write_bytes
+from alseg.io import atomic_write_bytes, path_inside
 from alseg.loop import (
     LoopHooks,
     LoopState,
@@ -183,8 +183,8 @@ def _stored_shared(store: Store, key: str) -> SharedRow | None:
     row = store.shared(key)
     if row is None:
         return None
-    path = store.directory / row.checkpoint
-    if not path.is_file():
+    path = path_inside(store.directory, row.checkpoint)  # stored paths are untrusted
+    if path is None or not path.is_file():
         return None
     if row.checkpoint_sha256 is not None:
         return row if file_sha256(path) == row.checkpoint_sha256 else None
