@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from alseg.config import BudgetConfig, parse_image_size
+from alseg.config import BudgetConfig, TrainConfig, parse_image_size
 from alseg.errors import ConfigError
 
 percent = st.floats(min_value=0, max_value=100, allow_nan=False)
@@ -169,3 +169,10 @@ def test_item07_a_b_off_the_budget_grid_is_refused(values, message):
     with pytest.raises(ValueError, match=message):
         BudgetConfig(**values)
     assert BudgetConfig(initial=10, step=0, until=10).cycles == 1
+
+
+def test_fixed_iterations_replace_the_epochs_and_the_floor() -> None:
+    train = TrainConfig(epochs=10, min_iterations=100, batch_size=8)
+    assert [train.iterations(n) for n in (8, 800)] == [100, 1000]
+    fixed = TrainConfig(epochs=10, min_iterations=100, batch_size=8, fixed_iterations=150)
+    assert [fixed.iterations(n) for n in (8, 800)] == [150, 150]

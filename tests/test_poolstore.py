@@ -1,5 +1,9 @@
 """Pool results on disk: equal to the in-memory pass, resumable, reused per model, float16 bound."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -268,11 +272,10 @@ stored_pass(tiny_network(), BlobDataset(4, 10, size=16), PoolResultsStore(sys.ar
 """
 
 
+@pytest.mark.slow
 def test_a_pass_killed_by_sigkill_keeps_its_finished_chunks(tmp_path, pool):
-    import subprocess
-    import sys
-
-    killed = subprocess.run([sys.executable, "-c", KILLED_PASS, str(tmp_path)], check=False)
+    command = [sys.executable, "-c", KILLED_PASS, str(tmp_path)]
+    killed = subprocess.run(command, check=False, cwd=Path(__file__).parents[1])
     assert killed.returncode == -9
     model = tiny_network()
     seen = counting(model)

@@ -109,9 +109,13 @@ class TrainConfig(Strict):
     keep_head: bool = False  # official supervised code: keep decoder/head from the last cycle
     workers: int = 0
     channels_last: bool = True
+    #: the same number of iterations every cycle, whatever |L| (instead of epochs and the floor)
+    fixed_iterations: int | None = Field(None, ge=1)
 
     def iterations(self, labeled: int) -> int:
-        """Iterations = epochs * |L| / batch, at least ``min_iterations``."""
+        """``fixed_iterations``, or else epochs * |L| / batch, at least ``min_iterations``."""
+        if self.fixed_iterations is not None:
+            return self.fixed_iterations
         return max(self.min_iterations, round(self.epochs * labeled / self.batch_size))
 
 
