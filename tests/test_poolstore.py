@@ -1,5 +1,6 @@
 """Pool results on disk: equal to the in-memory pass, resumable, reused per model, float16 bound."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from alseg.acquisition.inference import infer_pool
@@ -19,7 +21,9 @@ from alseg.acquisition.select import select_next
 from alseg.config import BudgetConfig, ExperimentConfig, TrainConfig
 from alseg.loop import LoopHooks, Setup, run_loop
 from alseg.models import PlainSegmentationModel, SegmentationModel
+from tests.cli_helpers import alseg_in_process
 from tests.fakes import BlobDataset
+from tests.test_cli_run import TINY
 
 CPU = torch.device("cpu")
 NEEDS = {"entropy", "embedding"}
@@ -284,3 +288,22 @@ def test_a_pass_killed_by_sigkill_keeps_its_finished_chunks(tmp_path, pool):
     memory = infer_pool(model, pool, np.arange(len(pool)), NEEDS, CPU, batch_size=4)
     for need in NEEDS:
         assert np.array_equal(resumed[need], memory[need])
+
+
+@pytest.mark.slow
+def test_alseg_run_keeps_pool_results_in_the_run_folder(tmp_path, monkeypatch, capsys):
+    picks = {}
+    for where in ("memory", "disk"):
+        config = tmp_path / f"{where}.yaml"
+        config.write_text(yaml.safe_dump({**TINY, "pool_results": where}))
+        out = tmp_path / where
+        args = ("run", "--config", str(config), "--strategy", "coreset", "--out", str(out))
+        done = alseg_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+        assert done.returncode == 0, done.stderr
+        results = json.loads((out / "results.json").read_text())
+        picks[where] = [c["acquired"] for c in results["cycles"]]
+    assert picks["disk"] == picks["memory"]
+    (key,) = PoolResultsStore(tmp_path / "disk" / "pool_results").keys()
+    stored = sorted(p.name for p in (tmp_path / "disk" / "pool_results" / key).iterdir())
+    assert stored == ["embedding.done", "embedding.npy", "meta.json"]
+    assert not (tmp_path / "memory" / "pool_results").exists()

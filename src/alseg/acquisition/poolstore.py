@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -152,9 +153,10 @@ class StoredPass:
             stored = json.loads(path.read_text())
             if stored != meta:
                 raise ValueError(f"{folder} holds results of another layout: {stored}")
-            os.utime(path)
         else:
             atomic_write_bytes(path, json.dumps(meta).encode())
+        now = time.time_ns()  # last use, finer than the file system's own clock
+        os.utime(path, ns=(now, now))
         for stale in folder.glob(".*.tmp"):  # temporaries of a pass killed while creating a file
             stale.unlink()
 

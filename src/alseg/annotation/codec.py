@@ -14,6 +14,7 @@ from alseg.data.base import IGNORE_INDEX
 from alseg.data.folder import ClassList, id_lookup, map_ids
 from alseg.data.imageio import COLOR_MODES, INDEX_MODES, ColorTable, open_image, unknown_colors
 from alseg.errors import DataError
+from alseg.io import atomic_write_bytes
 
 Color = tuple[int, int, int]
 
@@ -116,8 +117,6 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def save_id_png(path: Path, ids: np.ndarray) -> None:
     """Write class ids as a single-channel PNG (L, or I;16 for uint16), atomically."""
-    from alseg.io import atomic_write_bytes
-
     atomic_write_bytes(path, png_bytes(ids))
 
 

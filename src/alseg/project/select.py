@@ -30,7 +30,7 @@ from alseg.embeddings import (
 from alseg.errors import ConfigError, unknown_name
 from alseg.evaluate import evaluate
 from alseg.metrics import ConfusionMatrix
-from alseg.models import build_model
+from alseg.models import SegmentationModel, build_model
 from alseg.neighbours import near_duplicate_radius
 from alseg.project.images import ImageFolderDataset
 from alseg.project.model import MODEL_FORMAT, MODEL_VERSION, RoundModel
@@ -107,7 +107,9 @@ class _Trainer:
     device: torch.device
     report: Progress
 
-    def __call__(self, indices: np.ndarray, init_seed: int, train_seed: int, phase: str):
+    def __call__(
+        self, indices: np.ndarray, init_seed: int, train_seed: int, phase: str
+    ) -> SegmentationModel:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             model = build_model(
@@ -130,7 +132,9 @@ class _Trainer:
         )
         return model
 
-    def evaluate(self, model, indices: np.ndarray, phase: str) -> ConfusionMatrix:
+    def evaluate(
+        self, model: SegmentationModel, indices: np.ndarray, phase: str
+    ) -> ConfusionMatrix:
         subset = SubsetDataset(self.work, np.sort(indices))
         batch = max(4, 4 * int(self.settings["batch_size"]))
         return evaluate(

@@ -178,7 +178,7 @@ class Project:
         listed = {record["folder"] for record in self.rounds}
         if rounds.is_dir():
             for entry in sorted(rounds.iterdir()):
-                staged = entry.name.startswith(".round_") or entry.name.startswith(".model")
+                staged = entry.name.startswith(".round_")
                 unlisted = entry.name.startswith("round_") and (
                     entry.relative_to(self.directory).as_posix() not in listed
                 )
