@@ -25,13 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from alseg import advise
 from alseg.advise import redundancy_index, sequence_neighbour_pairs
-from alseg.neighbours import near_duplicate_radius, neighbour_stats
+from alseg.neighbours import NeighbourStats, near_duplicate_radius, neighbour_stats
 
 NOISE = 0.1**0.5
 SPEEDS = (0.5, 0.97)
 #: Drives generated at once.
 BATCH = 128
+#: Rows per block of the exact check of sampled images against the whole pool.
+CHECK_CHUNK = 16_384
 
 
 def video_embeddings(
@@ -82,6 +85,42 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class Recorded:
+    """``advise.neighbour_stats`` that keeps its last radius and result (to check them)."""
+
+    def __init__(self) -> None:
+        self.radius = 0.0
+        self.stats: NeighbourStats | None = None
+
+    def __call__(self, x: np.ndarray, radius: float, *args: object, **kwargs: object):
+        self.radius = radius
+        self.stats = neighbour_stats(x, radius, *args, **kwargs)
+        return self.stats
+
+
+def sampled_recall(x: np.ndarray, stats: NeighbourStats, radius: float, size: int) -> None:
+    """Exact near-duplicate counts of ``size`` random images against the whole pool (float64)
+    compared with the counts of the run: recall at full scale, no false positives asserted."""
+    rows = np.sort(np.random.default_rng(1).choice(len(x), min(size, len(x)), replace=False))
+    queries = torch.from_numpy(np.asarray(x[rows], np.float64))
+    query_sq = (queries * queries).sum(1)
+    count = torch.zeros(len(rows), dtype=torch.int64)
+    start = time.perf_counter()
+    for first in range(0, len(x), CHECK_CHUNK):
+        refs = torch.from_numpy(np.asarray(x[first : first + CHECK_CHUNK], np.float64))
+        block = query_sq[:, None] + (refs * refs).sum(1)[None, :] - 2 * queries @ refs.T
+        count += (block <= radius * radius).sum(1)
+    exact = count.numpy() - 1  # each image itself
+    found = stats.count[rows]
+    assert (found <= exact).all(), "approximate counts exceed the exact ones"
+    print(
+        f"full-scale check of {len(rows)} random images against all {len(x)} "
+        f"({time.perf_counter() - start:.0f} s): near-duplicate recall "
+        f"{found.sum() / max(1, exact.sum()):.5f} ({found.sum()} of {exact.sum()}), "
+        f"images with every near-duplicate found {np.mean(found == exact):.4f}"
+    )
+
+
 def agreement(x: np.ndarray, sequences: list[str], frames: list[int], seed: int) -> None:
     """Exact against approximate neighbours and index on a subset: near-duplicate pair recall
     (no false positives asserted) and the two indices."""
@@ -120,7 +159,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1024, help="embedding dimension")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     parser.add_argument("--memmap", type=Path, help="float16 file (default: a temporary one)")
-    parser.add_argument("--subset", type=int, default=40_000, help="0: no agreement check")
+    parser.add_argument("--subset", type=int, default=40_000, help="0: no all-pairs subset")
+    parser.add_argument(
+        "--check", type=int, default=1000, help="images checked exactly at full scale (0: none)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -141,16 +183,20 @@ def main() -> None:
             f"RSS {_rss_mib():.0f} MiB, threads={torch.get_num_threads()} "
             f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
         )
+        recorded = advise.neighbour_stats = Recorded()
         with PeakRss() as rss:
             start = time.perf_counter()
             report = redundancy_index(x, sequences, frames, seed=args.seed)
             seconds = time.perf_counter() - start
+        advise.neighbour_stats = neighbour_stats
         print(
             f"redundancy_index N={n}: {seconds:.1f} s, peak RSS {rss.peak:.0f} MiB; index "
             f"{report.index:.4f} ({report.regime}, {report.neighbours} neighbours), embedding "
             f"part {report.embedding_redundancy:.4f}, near-duplicate share "
             f"{report.near_duplicate_share:.4f}, temporal part {report.temporal_redundancy:.4f}"
         )
+        if args.check:
+            sampled_recall(x, recorded.stats, recorded.radius, args.check)
         if args.subset:
             size = min(n, args.subset)
             agreement(np.asarray(x[:size], np.float32), sequences[:size], frames[:size], args.seed)

@@ -32,6 +32,10 @@ from alseg.distances import dot_error_factor, exact_squared_pairs, paired_distan
 LIST_SIZE_RANGE = (64, 1024)
 #: Lists every image joins (its nearest centroids).
 ASSIGNMENTS = 3
+#: A list owns at most this many times the list size images ...
+OWN_FACTOR = 4
+#: ... the others move on to their next nearest centroid, up to this one.
+CHOICES = 8
 #: A list takes at most this many times max(own images, list size) guests.
 GUEST_FACTOR = 2
 #: Training images per centroid, drawn at random.
@@ -223,25 +227,51 @@ def _by_list(lists: np.ndarray, k: int) -> list[np.ndarray]:
 def _memberships(
     x: np.ndarray, centroids: np.ndarray, assignments: int, list_size: int, chunk: int
 ) -> np.ndarray:
-    """(N, m) lists of every image: its nearest centroid's first, then up to m - 1 lists it
-    visits as a guest (-1: none). A list takes at most ``GUEST_FACTOR`` x max(own images,
-    ``list_size``) guests, those nearest to it relative to their own centroid: in high
-    dimensions a centroid near the pool's mean is every image's second nearest, and without
-    the cap its list would be paired with most of the pool for nothing."""
+    """(N, m) lists of every image: the one it owns first, then up to m - 1 it visits as a guest
+    (-1: none).
+
+    In high dimensions a centroid near the pool's mean is the nearest of every scattered image
+    and the second nearest of most others; two caps keep such a hub from pairing a large part of
+    the pool with itself. A list owns at most ``OWN_FACTOR`` x ``list_size`` images, the
+    nearest; the others move on to their next nearest centroid (up to the ``CHOICES``-th) and
+    visit the lists they left as guests. A list takes at most ``GUEST_FACTOR`` x max(own
+    images, ``list_size``) guests, those nearest to it relative to their own centroid."""
     k = len(centroids)
-    distances, lists = _assign(x, centroids, min(assignments, k), chunk)
-    if lists.shape[1] == 1:
-        return lists
-    own = np.bincount(lists[:, 0], minlength=k)
-    guest_lists = lists[:, 1:].ravel()
-    margin = (distances[:, 1:] - distances[:, :1]).ravel()
-    order = np.lexsort((margin, guest_lists))
-    start = np.searchsorted(guest_lists[order], np.arange(k))
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size) - start[guest_lists[order]]
-    capped = rank >= GUEST_FACTOR * np.maximum(own, list_size)[guest_lists]
-    lists[:, 1:][capped.reshape(-1, lists.shape[1] - 1)] = -1
-    return lists
+    distances, choices = _assign(x, centroids, min(CHOICES, k), chunk)
+    rank = _balanced_choice(distances, choices, OWN_FACTOR * list_size)
+    rows = np.arange(x.shape[0])
+    own = choices[rows, rank]
+    # the first m - 1 other choices, nearest first
+    visits = np.argsort(choices == own[:, None], axis=1, kind="stable")[:, : assignments - 1]
+    guest_lists = np.take_along_axis(choices, visits, 1)
+    margin = np.take_along_axis(distances, visits, 1) - distances[rows, rank][:, None]
+    flat = guest_lists.ravel()
+    order = np.lexsort((margin.ravel(), flat))
+    start = np.searchsorted(flat[order], np.arange(k))
+    position = np.empty(order.size, dtype=np.int64)
+    position[order] = np.arange(order.size) - start[flat[order]]
+    owned = np.bincount(own, minlength=k)
+    flat[position >= GUEST_FACTOR * np.maximum(owned, list_size)[flat]] = -1
+    return np.concatenate([own[:, None], flat.reshape(guest_lists.shape)], axis=1)
+
+
+def _balanced_choice(distances: np.ndarray, choices: np.ndarray, capacity: int) -> np.ndarray:
+    """Per image, the rank of the centroid that owns it: its nearest, unless that list already
+    owns ``capacity`` nearer images; then the next (the last choice keeps whatever comes)."""
+    n, m = choices.shape
+    rows = np.arange(n)
+    rank = np.zeros(n, dtype=np.int64)
+    for _ in range(m - 1):
+        own = choices[rows, rank]
+        crowded = np.flatnonzero(np.bincount(own)[own] > capacity)
+        order = crowded[np.lexsort((distances[crowded, rank[crowded]], own[crowded]))]
+        lists = own[order]
+        position = np.arange(order.size) - np.searchsorted(lists, lists)
+        moved = order[(position >= capacity) & (rank[order] < m - 1)]
+        if moved.size == 0:
+            break
+        rank[moved] += 1
+    return rank
 
 
 def _centroids(x: np.ndarray, k: int, seed: int) -> np.ndarray:

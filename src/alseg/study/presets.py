@@ -12,6 +12,8 @@ from alseg.study.config import StudyConfig
 
 PAPER_STRATEGIES = ["random", "entropy", "equal", "bald", "coreset"]
 REDUNDANCY_POOLS = ["0f", "5f", "11f", "21f", "aug"]
+#: The redundancy dial of the guide study: more consecutive frames per group, same pool size.
+GUIDE_POOLS = ["0f", "5f", "21f"]
 #: The paper's A2D2 pool lists (its repository's ``a2d2_pools``) and their line counts.
 OFFICIAL_LISTS = "data/a2d2_pools"
 OFFICIAL_POOL_SIZES = {
@@ -55,6 +57,26 @@ def _synthdrive_quick() -> dict[str, Any]:
             "data": {"image_size": [64, 128]},
             "model": SYNTH_MODEL,
             "train": {"epochs": 6, "min_iterations": 50, "batch_size": 8},
+        },
+    }
+
+
+def _synthdrive_guide() -> dict[str, Any]:
+    """Does the guide hold on synthdrive? The redundancy dial (Pool-0f, 5f, 21f: 2,100 frames
+    each, 100 groups of 21 consecutive frames in 21f, so Random cannot cover every group early),
+    Random / Entropy / Coreset, five seeds, a high (10-10@30) and a low (2-2@6) budget, with the
+    paired statistics of the report. Sized for about an hour on two CPU cores: 32x64 frames and
+    a fixed 100 training iterations per cycle (the README gives the measured time)."""
+    return {
+        "name": "synthdrive-guide",
+        "pools": [{"dataset": "synthdrive", "kind": kind, "size": 2100} for kind in GUIDE_POOLS],
+        "strategies": ["random", "entropy", "coreset"],
+        "budgets": ["10-10@30", "2-2@6"],
+        "seeds": [0, 1, 2, 3, 4],
+        "base": {
+            "data": {"image_size": [32, 64]},
+            "model": SYNTH_MODEL,
+            "train": {"fixed_iterations": 100, "batch_size": 8},
         },
     }
 
@@ -149,6 +171,7 @@ def _a2d2_3k() -> dict[str, Any]:
 
 PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "synthdrive-quick": _synthdrive_quick,
+    "synthdrive-guide": _synthdrive_guide,
     "synthdrive-paper": _synthdrive_paper,
     "paper-a2d2-pools": _paper_a2d2_pools,
     "paper-voc": _paper_voc,
