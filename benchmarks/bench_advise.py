@@ -1,6 +1,10 @@
 """Time ``alseg.advise.redundancy_index`` on random embeddings and report its peak memory.
 
-python benchmarks/bench_advise.py --n 40000 --dim 1024
+python benchmarks/bench_advise.py --n 40000 --dim 1024 [--neighbours exact]
+
+Above ``alseg.neighbours.EXACT_MAX_POINTS`` images the index takes the approximate neighbour
+search by default (``--neighbours auto``); ``benchmarks/bench_index_1m.py`` measures it at a
+million video-like embeddings with its agreement with the exact search.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2048, help="block size of the NN search")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--neighbours", choices=["auto", "exact", "approximate"], default="auto")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -37,13 +42,15 @@ def main() -> None:
     frames = list(range(args.n))
     before = peak_rss_mib()
     start = time.perf_counter()
-    report = redundancy_index(embeddings, sequences, frames, chunk=args.chunk, seed=args.seed)
+    report = redundancy_index(
+        embeddings, sequences, frames, chunk=args.chunk, seed=args.seed, neighbours=args.neighbours
+    )
     seconds = time.perf_counter() - start
     print(
         f"redundancy_index N={args.n} D={args.dim} chunk={args.chunk} "
         f"threads={torch.get_num_threads()}: {seconds:.1f} s, "
         f"peak RSS {peak_rss_mib():.0f} MiB (embeddings + setup {before:.0f} MiB), "
-        f"index {report.index:.3f} ({report.regime})"
+        f"index {report.index:.3f} ({report.regime}, {report.neighbours} neighbours)"
     )
 
 

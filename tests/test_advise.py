@@ -15,6 +15,7 @@ from alseg.advise import (
     final_labeled_fraction,
     recommend,
     redundancy_index,
+    sequence_neighbour_pairs,
     temporal_runs,
 )
 from alseg.errors import ConfigError
@@ -232,6 +233,17 @@ def test_temporal_runs_by_hand():
     assert adjacent.tolist() == [False, False, True, True, False, True]
     runs, adjacent = temporal_runs(sequences, frames, window=2)
     assert runs == 3 and adjacent.tolist() == [False, True, True, True, True, True]
+
+
+def test_sequence_neighbour_pairs_by_hand():
+    sequences = ["a", "b", "a", "a", "b", "a"]
+    frames = [10, 0, 1, 0, 2, 2]
+    # frame order: a: rows 3, 2, 5, 0 (frames 0, 1, 2, 10); b: rows 1, 4.
+    first, second = sequence_neighbour_pairs(sequences, frames, offsets=2)
+    pairs = sorted(zip(first.tolist(), second.tolist(), strict=True))
+    assert pairs == [(1, 4), (2, 0), (2, 5), (3, 2), (3, 5), (5, 0)]
+    first, second = sequence_neighbour_pairs(["a", "b"], [0, 0])
+    assert first.size == second.size == 0
 
 
 # --- properties ---------------------------------------------------------------------------------

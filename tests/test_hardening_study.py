@@ -416,3 +416,18 @@ def test_item19_executors_use_the_threads_they_were_given(tmp_path, monkeypatch)
     _ray_task(config.model_dump(mode="json"), context, False, 4)  # a Ray task's body
     torch.set_num_threads(before)
     assert used == [3, 5, 2, 4]
+
+
+@pytest.mark.slow
+def test_item15_a_different_study_is_not_written_into_a_study_folder(tmp_path):
+    register_blobs()
+    first = tiny_study(("random",), include_full_reference=False)
+    run_study(first, tmp_path, device="cpu")
+    other = tiny_study(("entropy",), include_full_reference=False)  # same name, leaves out runs
+    renamed = first.model_copy(update={"name": "other"})
+    for study in (other, renamed):
+        with pytest.raises(ConfigError, match="give another --out, or --overwrite"):
+            run_study(study, tmp_path, device="cpu")
+    assert (tmp_path / "study.yaml").read_text().count("random") >= 1  # not replaced
+    grown = tiny_study(("random", "entropy"), include_full_reference=False)
+    run_study(grown, tmp_path, device="cpu")  # growing the same study is fine

@@ -81,7 +81,7 @@ LOW_BUDGET_MAX_FRACTION = 0.15
 HIGH_BUDGET_MIN_IMAGES = 2000
 #: With time metadata, the approximate search also checks every pair of frames up to this many
 #: positions apart in their sequence (sorted by frame number).
-TEMPORAL_CANDIDATES = 4
+TEMPORAL_CANDIDATES = 8
 
 
 @dataclass(frozen=True)

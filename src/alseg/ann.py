@@ -1,21 +1,28 @@
 """Near-duplicates of a large pool: a coarse quantiser proposes candidate lists, exact distances
 decide.
 
-Exact all-pairs search costs N^2 D: hours at a million 1,024-d embeddings on two cores. Here the
-pool is cut into about N / ``list_size`` lists with a faiss k-means quantiser trained on a sample
-(lists that come out more than ``SPLIT_FACTOR`` times too large on the sample are split by a
-k-means of their own, so that no central "hub" centroid collects the scattered images); every
-image joins the lists of its ``assignments`` nearest centroids. Within each list the distances
-between the images whose nearest centroid it is and all its members are computed exactly, block
-by block (one float32 matrix product, the list centred on its centroid); pairs whose float32
-value lies within the rounding bound of the radius are recomputed in float64 from direct
-differences. So every near-duplicate found is one (no false positives), and each pair is counted
-once: in the list of the smaller centroid number among those that see it.
+Exact all-pairs search costs N^2 D: hours at a million 1,024-d embeddings on two cores. Here:
 
-A pair is missed only when neither image has the other's nearest centroid among its own
-``assignments`` nearest ones; candidate pairs given by the caller (consecutive frames of a video,
-the likeliest near-duplicates) are checked exactly as well, which closes most of that gap. Cost:
-N k D for the assignment plus about N^2 ``assignments`` D / k for the lists, minutes at a million.
+1. Lists. A faiss k-means quantiser, trained on ``SAMPLE_PER_LIST`` random images per centroid,
+   cuts the pool into about N / ``list_size`` lists (``list_size`` sqrt(N) within
+   ``LIST_SIZE_RANGE``); a list holding more than ``SPLIT_FACTOR`` times its share of the sample
+   is split by a k-means of its own. Every image is owned by the list of its nearest centroid and
+   visits the lists of its next ``assignments`` - 1 nearest as a guest. In high dimensions a
+   centroid near the pool's mean is the nearest of every scattered image (a hub), so a list owns
+   at most ``OWN_FACTOR`` x ``list_size`` images (the farther ones move on to their next
+   centroid and visit the list they left) and takes at most ``GUEST_FACTOR`` x max(own images,
+   ``list_size``) guests, the nearest to it.
+2. Exact distances. Within each list the distances between its own images and all its members
+   come from one float32 matrix product per block (the list centred on its centroid); pairs whose
+   float32 value lies within the rounding bound of the radius are recomputed in float64 from
+   direct differences. Candidate pairs from the caller (frames close in time, the likeliest
+   near-duplicates) that no list sees are computed in float64 directly.
+
+So every near-duplicate found is one (no false positives: counts can only fall short), and each
+pair counts once: in the list that owns one image and sees the other, the smaller list number
+when two lists do. A pair is missed only when neither image visits the other's list and no
+candidate pair names it. Cost: N k D to assign plus about N x (own + guests) D over the lists,
+minutes at a million; ``benchmarks/bench_index_1m.py`` measures time, memory and recall.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import torch
 from alseg.distances import dot_error_factor, exact_squared_pairs, paired_distances
 
 #: Bounds of the mean number of images per list (the images whose nearest centroid it is).
-LIST_SIZE_RANGE = (64, 1024)
+LIST_SIZE_RANGE = (64, 512)
 #: Lists every image joins (its nearest centroids).
 ASSIGNMENTS = 3
 #: A list owns at most this many times the list size images ...
@@ -39,7 +46,7 @@ CHOICES = 8
 #: A list takes at most this many times max(own images, list size) guests.
 GUEST_FACTOR = 2
 #: Training images per centroid, drawn at random.
-SAMPLE_PER_LIST = 16
+SAMPLE_PER_LIST = 64
 #: A list holding more than this many times ``SAMPLE_PER_LIST`` training images is split.
 SPLIT_FACTOR = 4
 KMEANS_ITERATIONS = 8

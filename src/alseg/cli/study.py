@@ -76,6 +76,12 @@ def study(
             "(repeatable; the way out when a checkpoint it needs is damaged)",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="write a different study into a folder that holds another one"
+        ),
+    ] = False,
 ) -> None:
     """Run a study: every run x cycle is committed to STUDY_DIR/study.sqlite; re-run to resume.
 
@@ -89,7 +95,9 @@ def study(
         spec = with_data_root(spec, data_root)
     chosen = make_executor(executor, address, cpus_per_run, gpus_per_run, threads)
     out_dir = out or Path("studies") / spec.name
-    outcome = run_study(spec, out_dir, chosen, device, dry_run, console, restart=restart or ())
+    outcome = run_study(
+        spec, out_dir, chosen, device, dry_run, console, restart=restart or (), overwrite=overwrite
+    )
     if dry_run:
         return
     for failure in outcome.failures:

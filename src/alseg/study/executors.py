@@ -2,11 +2,19 @@
 
 Both write through the same store API (one SQLite file, one transaction per cycle), so a study
 can be stopped at any moment and re-run with either executor. With Ray every run is a task that
-requests ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs; without an address a local Ray cluster
-is started (no dashboard) and stopped at the end. On a multi-node cluster (``address`` given)
-the study folder must be on storage every node sees (checkpoints of shared cycles are read by
-other tasks), and the store then uses SQLite's rollback journal, whose locking works on shared
-file systems, instead of WAL, which needs all writers on one host.
+requests ``cpus_per_run`` CPUs, ``gpus_per_run`` GPUs and the custom ``resources``; without an
+address a local Ray cluster is started (no dashboard) and stopped at the end.
+
+Only the driver's host touches the study folder. The Ray executor starts a ``StoreWriter`` actor
+on the driver's node; a task gets what its run continues from (stored cycles, checkpoint bytes)
+as arguments at submission and sends every write (a finished cycle with its checkpoint bytes, a
+shared cycle 0) to that actor, which commits it, one transaction per cycle. A shared cycle 0
+also travels to the runs that wait for it through Ray's object store. So on a multi-node cluster
+the study folder stays on the driver's disk (no network file system, SQLite in WAL mode), and
+the workers need only the data. A run whose worker or node dies is submitted again, from the
+cycles committed by then; Ray itself retries a shared cycle 0, which starts from nothing. The
+driver must run on a node of the cluster (``ray.init`` with its address, not a ``ray://``
+client).
 
 Threads: a run uses as many torch threads (intra-op, and inter-op where torch still allows it)
 as CPUs it was given: ``threads`` of the local executor (default: OMP_NUM_THREADS, else the CPUs
@@ -20,7 +28,9 @@ import contextlib
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -33,21 +43,33 @@ from alseg.devices import resolve_device
 from alseg.errors import AlsegError, ConfigError, unknown_name
 from alseg.loop import make_setup
 from alseg.study.store import Store
-from alseg.study.worker import SetupFactory, ensure_shared_cycle, execute_run, shared_key
+from alseg.study.worker import (
+    NEW_RUN,
+    CycleCommit,
+    Resume,
+    SetupFactory,
+    SharedCycle,
+    StoreWriter,
+    _stored_shared,
+    ensure_shared_cycle,
+    execute_run,
+    shared_key,
+)
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every run needs besides its config; picklable, so it travels to Ray workers."""
+    """What every run needs besides its config; picklable, so it travels to Ray workers.
+    ``writer`` is the Ray executor's ``StoreWriter`` actor, which its tasks write through."""
 
     store_dir: str
     device: str = "auto"
-    wal: bool = True
     save_embeddings: bool = True
     setup_factory: SetupFactory = make_setup
+    writer: Any = None
 
     def store(self) -> Store:
-        return Store(self.store_dir, wal=self.wal)
+        return Store(self.store_dir)
 
 
 @dataclass(frozen=True)
@@ -214,7 +236,7 @@ class LocalExecutor:
             try:
                 execute_run(
                     run.config,
-                    store,
+                    StoreWriter(store),
                     device,
                     context.setup_factory,
                     progress,
@@ -231,30 +253,55 @@ class LocalExecutor:
         return failures
 
 
+class TaskStore:
+    """A Ray task's view of the store: what the driver read for the run at submission, and the
+    driver's ``StoreWriter`` actor for every write (each waits for its commit)."""
+
+    def __init__(self, writer: Any, resume: Resume, shared: SharedCycle | None) -> None:
+        self.writer, self.stored, self.stored_shared = writer, resume, shared
+
+    def resume(self, config: ExperimentConfig) -> Resume:
+        return self.stored
+
+    def shared(self, key: str) -> SharedCycle | None:
+        return self.stored_shared
+
+    def mark_started(self, key: str) -> None:
+        _import_ray().get(self.writer.mark_started.remote(key))
+
+    def mark_failed(self, key: str, error: str) -> None:
+        _import_ray().get(self.writer.mark_failed.remote(key, error))
+
+    def put_shared(self, shared: SharedCycle) -> None:
+        _import_ray().get(self.writer.put_shared.remote(shared))
+
+    def commit(self, commit: CycleCommit) -> None:
+        _import_ray().get(self.writer.commit.remote(commit))
+
+
 def _ray_task(
     config_values: dict[str, Any],
     context: RunContext,
     shared_only: bool,
     threads: int,
-    *dependencies: Any,
-) -> str:
-    """Body of one Ray task: a shared cycle 0 or a whole run (after its shared cycle 0)."""
+    resume: Resume = NEW_RUN,
+    shared: SharedCycle | None = None,
+) -> SharedCycle | None:
+    """Body of one Ray task: a shared cycle 0 (returned to the runs that wait for it), or a whole
+    run continuing from ``resume`` with its cycle 0 ``shared`` (where another task trained it or
+    it is stored). It never opens the study folder: it writes through ``context.writer``."""
     set_torch_threads(threads)
     config = ExperimentConfig(**config_values)
     device = resolve_device(context.device)
+    store = TaskStore(context.writer, resume, shared)
     if shared_only:
-        ensure_shared_cycle(
-            config, context.store(), device, context.setup_factory, context.save_embeddings
+        return ensure_shared_cycle(
+            config, store, device, context.setup_factory, context.save_embeddings
         )
-    else:
-        execute_run(
-            config,
-            context.store(),
-            device,
-            context.setup_factory,
-            save_embeddings=context.save_embeddings,
-        )
-    return config.key()
+    execute_run(
+        config, store, device, context.setup_factory, save_embeddings=context.save_embeddings
+    )
+    return None
 
 
 @dataclass
@@ -262,13 +309,18 @@ class RayExecutor:
     """One Ray task per run (and one per shared cycle 0, which the runs that share it wait for).
 
     ``address`` None starts a local cluster without the dashboard; ``gpus_per_run`` None asks for
-    one GPU per run where the device is cuda, or auto on a cluster with GPUs. Each task uses
-    int(cpus_per_run) torch threads (so a local study with as many threads gives equal results)."""
+    one GPU per run where the device is cuda, or auto on a cluster with GPUs; ``resources`` are
+    custom Ray resources every task asks for (e.g. ``{"data": 1}`` for the nodes that hold the
+    data). Each task uses int(cpus_per_run) torch threads (so a local study with as many threads
+    gives equal results). A run whose worker or node dies is submitted again up to ``retries``
+    times, each time from the cycles committed by then."""
 
     address: str | None = None
     cpus_per_run: float = 1.0
     gpus_per_run: float | None = None
     poll_seconds: float = 1.0
+    resources: dict[str, float] = field(default_factory=dict)
+    retries: int = 3
     name: str = field(default="ray", init=False)
 
     @property
@@ -298,46 +350,18 @@ class RayExecutor:
     def _execute(
         self, ray: Any, runs: list[Planned], context: RunContext, progress: StudyProgress
     ) -> list[RunFailure]:
-        gpus = self._gpus(ray, context.device)
-        threads = max(1, int(self.cpus_per_run))
-        task = ray.remote(_ray_task).options(num_cpus=self.cpus_per_run, num_gpus=gpus)
-        store = context.store()
-        started = store.cycle_counts()
-        shared_refs: dict[str, Any] = {}
-        pending: dict[Any, Planned] = {}
-        for run in runs:
-            dependencies = []
-            key = shared_key(run.config)
-            if key is not None and started.get(run.key, 0) == 0:
-                if key not in shared_refs:
-                    values = run.config.model_dump(mode="json")
-                    shared_refs[key] = task.remote(values, context, True, threads)
-                dependencies.append(shared_refs[key])
-            values = run.config.model_dump(mode="json")
-            pending[task.remote(values, context, False, threads, *dependencies)] = run
-        failures: list[RunFailure] = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
-            for ref in ready:
-                run = pending.pop(ref)
-                try:
-                    ray.get(ref)
-                except Exception as error:
-                    cause = getattr(error, "cause", None) or error
-                    if isinstance(cause, AlsegError):
-                        for other in pending:
-                            ray.cancel(other)
-                        raise cause from None
-                    message = f"{type(cause).__name__}: {cause}"
-                    store.mark_failed(run.key, message)  # also when its shared cycle 0 failed
-                    failures.append(RunFailure(run.key, run.label, message))
-                    progress.log(f"[red]failed[/]: {run.label}: {cause}")
-                else:
-                    progress.log(f"done: {run.label}")
-            progress.refresh(info=f"{len(pending)} in flight")
-        return failures
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    def _gpus(self, ray: Any, device: str) -> float:
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        store = Store(Path(context.store_dir).absolute())  # the actor's working folder differs
+        writer = ray.remote(StoreWriter).options(num_cpus=0, scheduling_strategy=here).remote(store)
+        try:
+            return _RayStudy(self, ray, replace(context, writer=writer), progress).run(runs)
+        finally:
+            ray.kill(writer)  # no write reaches the store once the study has returned
+
+    def gpus(self, ray: Any, device: str) -> float:
+        """GPUs each task asks for."""
         if self.gpus_per_run is not None:
             return self.gpus_per_run
         if device == "cuda" or (device == "auto" and ray.cluster_resources().get("GPU", 0) > 0):
@@ -401,6 +425,89 @@ for pid, start in known.items():
         except OSError:
             pass
 """
+
+
+class _RayStudy:
+    """The Ray executor's work on one study: submit the runs, then collect them, submitting a run
+    again where its worker or node died."""
+
+    def __init__(
+        self, executor: RayExecutor, ray: Any, context: RunContext, progress: StudyProgress
+    ) -> None:
+        self.ray, self.context, self.progress = ray, context, progress
+        self.writer, self.store = context.writer, context.store()
+        self.threads, self.retries = max(1, int(executor.cpus_per_run)), executor.retries
+        self.poll_seconds = executor.poll_seconds
+        task = ray.remote(_ray_task)
+        options = {
+            "num_cpus": executor.cpus_per_run,
+            "num_gpus": executor.gpus(ray, context.device),
+            "resources": executor.resources,
+        }
+        self.shared_task = task.options(**options)  # starts from nothing: Ray retries it
+        self.run_task = task.options(**options, max_retries=0)  # the driver knows where it stands
+        self.stored_shared: dict[str, Any] = {}  # shared key -> the writer's read of cycle 0
+        self.training: dict[str, Any] = {}  # shared key -> the task that trains cycle 0
+        self.restarts: Counter[str] = Counter()
+
+    def run(self, runs: list[Planned]) -> list[RunFailure]:
+        pending = {self.submit(run): run for run in runs}
+        failures: list[RunFailure] = []
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
+            for ref in ready:
+                run = pending.pop(ref)
+                try:
+                    self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as error:  # its code or cycle 0's raised
+                    if isinstance(error.cause, AlsegError):
+                        for other in pending:
+                            self.ray.cancel(other)
+                        raise error.cause from None
+                    failures.append(self.failed(run, error.cause))
+                except self.ray.exceptions.RayError as error:  # its worker or node died
+                    if self.restarts[run.key] == self.retries:
+                        failures.append(self.failed(run, error))
+                    else:
+                        self.restarts[run.key] += 1
+                        pending[self.submit(run)] = run
+                        reason = type(error).__name__
+                        self.progress.log(f"[yellow]submitted again[/]: {run.label} ({reason})")
+                else:
+                    self.progress.log(f"done: {run.label}")
+            self.progress.refresh(info=f"{len(pending)} in flight")
+        return failures
+
+    def submit(self, run: Planned) -> Any:
+        """A task for the run, from what is stored of it now (read by the writer, so after any
+        commit still under way), with its shared cycle 0 where it has none stored."""
+        values = run.config.model_dump(mode="json")
+        resume = self.writer.resume.remote(run.config)
+        started = self.store.cycle_counts().get(run.key, 0) > 0
+        shared = None if started else self.shared(run.config)
+        return self.run_task.remote(values, self.context, False, self.threads, resume, shared)
+
+    def shared(self, config: ExperimentConfig) -> Any:
+        """The run's shared cycle 0 (an object reference): the stored one, read by the writer,
+        or else the task that trains it (submitted once per key). None: it shares nothing."""
+        key = shared_key(config)
+        if key is None:
+            return None
+        if key not in self.stored_shared and _stored_shared(self.store, key) is not None:
+            self.stored_shared[key] = self.writer.shared.remote(key)
+        if key in self.stored_shared:
+            return self.stored_shared[key]
+        if key not in self.training:
+            values = config.model_dump(mode="json")
+            self.training[key] = self.shared_task.remote(values, self.context, True, self.threads)
+        return self.training[key]
+
+    def failed(self, run: Planned, cause: BaseException) -> RunFailure:
+        """Record the run as failed (also when its shared cycle 0 failed)."""
+        message = f"{type(cause).__name__}: {cause}"
+        self.ray.get(self.writer.mark_failed.remote(run.key, message))
+        self.progress.log(f"[red]failed[/]: {run.label}: {cause}")
+        return RunFailure(run.key, run.label, message)
 
 
 def _start_ray_reaper() -> subprocess.Popen[str] | None:

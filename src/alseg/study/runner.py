@@ -147,6 +147,7 @@ def run_study(
     console: Console | None = None,
     setup_factory: SetupFactory = make_setup,
     restart: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> StudyOutcome:
     """Run every experiment of ``study`` that ``out_dir``'s store does not hold yet.
 
@@ -176,7 +177,9 @@ def run_study(
     if unknown := sorted(set(restart) - {run.key for run in plan.runs}):
         raise ConfigError(f"--restart {unknown[0]}: no run of study {study.name} has that key")
     with study_lock(out_dir):
-        store = Store(out_dir, wal=not executor.multi_node)
+        store = Store(out_dir)
+        if not overwrite:
+            _check_same_study(store, study, plan.runs)
         store.restart_runs(restart)
         store.save_meta("study", study.model_dump(mode="json"))
         store.save_meta("runs", [run.key for run in plan.runs])
@@ -186,10 +189,29 @@ def run_study(
         todo = plan.todo
         if console is not None:
             console.print(plan_summary(plan))
-        context = RunContext(str(out_dir), device, store.wal, study.save_embeddings, setup_factory)
+        context = RunContext(str(out_dir), device, study.save_embeddings, setup_factory)
         with StudyProgress(console, store, plan.runs) as progress:
             failures = executor.execute(todo, context, progress)
     return StudyOutcome(plan, len(todo), failures, time.perf_counter() - started)
+
+
+def _check_same_study(store: Store, study: StudyConfig, runs: list[Planned]) -> None:
+    """Refuse to write another study into a folder: a new name, or a grid that leaves out runs
+    the folder holds (the report would no longer show them). Growing a study is fine."""
+    stored_study, stored_runs = store.meta("study"), store.meta("runs") or []
+    if stored_study is None:
+        return
+    dropped = set(stored_runs) - {run.key for run in runs}
+    if stored_study.get("name") != study.name or dropped:
+        what = (
+            f"study {stored_study.get('name')!r}"
+            if stored_study.get("name") != study.name
+            else f"{len(dropped)} runs this grid leaves out"
+        )
+        raise ConfigError(
+            f"{store.directory} holds {what}; give another --out, or --overwrite to make "
+            f"{study.name!r} the folder's study (stored runs stay in the store)"
+        )
 
 
 def _check_device_name(device: str) -> None:

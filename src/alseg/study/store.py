@@ -5,8 +5,9 @@ Tables: ``runs`` (one row per experiment, keyed by the hash of its resolved conf
 ``shared`` (cycle-0 trainings shared by the strategies that start from the same initial set) and
 ``meta`` (the study's own config). Every write is one transaction, so a process killed at any
 moment leaves either the whole cycle row or none of it. The database runs in WAL mode, which
-needs every writer on one host; a store on shared storage for a multi-node cluster is opened with
-``wal=False`` (rollback journal, which needs a file system with working POSIX locks). Readers
+needs every writer on one host: the driver's, also on a multi-node Ray cluster (its tasks write
+through an actor there). ``wal=False`` keeps SQLite's rollback journal instead, for a store that
+processes on several hosts would write on shared storage; alseg's executors never need it. Readers
 (the report, a dry run) open it with ``read_only=True``, which writes nothing, not even in a
 read-only folder. Every checkpoint a row names is stored with its sha256, so a damaged file is
 found before it is loaded. One driver at a time works in a study folder (``study_lock``).

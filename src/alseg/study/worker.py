@@ -5,6 +5,11 @@ transaction. A run resumes at its first uncommitted cycle, from the state its la
 restores. Runs that start from the same initial set with the same model, training, SSL and seed
 (they differ only in the strategy) share cycle 0: it is trained once, its model saved as a
 checkpoint, and every strategy acquires from that checkpoint.
+
+A run reads and writes the store through a :class:`RunStore`: the store itself
+(:class:`StoreWriter`, in the driver's process or on its host), or a Ray task's view of it, which
+holds what the driver read for the run and sends every write to the driver's ``StoreWriter``.
+Models travel as checkpoint bytes, so a run never needs the study folder.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,7 +29,7 @@ from alseg.acquisition.registry import FULL, get_strategy
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
 from alseg.errors import DataError
-from alseg.io import atomic_write_bytes, path_inside
+from alseg.io import atomic_write_bytes, atomic_write_files, path_inside
 from alseg.loop import (
     LoopHooks,
     LoopState,
@@ -68,10 +74,125 @@ def shared_key(config: ExperimentConfig) -> str | None:
     return "c0-" + hashlib.sha256(payload).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Resume:
+    """What a run continues from: its stored cycles and, for keep_head, the checkpoint bytes of
+    the last one's model."""
+
+    rows: tuple[CycleRow, ...] = ()
+    model: bytes | None = None
+
+
+#: A run with nothing stored.
+NEW_RUN = Resume()
+
+
+@dataclass(frozen=True)
+class SharedCycle:
+    """A shared cycle 0 with the bytes of its files: the model's checkpoint and, where the study
+    saves them, the pool's embeddings."""
+
+    row: SharedRow
+    model: bytes
+    embeddings: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CycleCommit:
+    """A finished cycle as a run hands it over: the row; the checkpoint bytes of the model the
+    row names, where only this cycle has them (keep_head); the run's checkpoint this cycle makes
+    stale; and whether the run is done with it."""
+
+    key: str
+    row: CycleRow
+    final: bool
+    model: bytes | None = None
+    stale: str | None = None
+
+
+class RunStore(Protocol):
+    """A run's view of the study's store: what it continues from, and where its results go."""
+
+    def resume(self, config: ExperimentConfig) -> Resume: ...
+
+    def shared(self, key: str) -> SharedCycle | None: ...
+
+    def mark_started(self, key: str) -> None: ...
+
+    def mark_failed(self, key: str, error: str) -> None: ...
+
+    def put_shared(self, shared: SharedCycle) -> None: ...
+
+    def commit(self, commit: CycleCommit) -> None: ...
+
+
+class StoreWriter:
+    """The :class:`RunStore` of a store on this host: files written atomically before the row
+    that names them, one transaction per row. The local executor uses it directly; the Ray
+    executor runs it as an actor on the driver's node, the one process its tasks write through."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def resume(self, config: ExperimentConfig) -> Resume:
+        rows = tuple(self.store.cycles(config.key()))
+        last = rows[-1] if rows else None
+        if last is None or last.checkpoint is None or not config.train.keep_head:
+            return Resume(rows)
+        return Resume(rows, self._checkpoint_bytes(last))
+
+    def shared(self, key: str) -> SharedCycle | None:
+        """The stored shared cycle 0 with its files' bytes; None where it must be trained (again).
+
+        Its embeddings are not read: they are written once, for the report."""
+        row = _stored_shared(self.store, key)
+        if row is None:
+            return None
+        return SharedCycle(row, (self.store.directory / row.checkpoint).read_bytes())
+
+    def mark_started(self, key: str) -> None:
+        self.store.mark_started(key)
+
+    def mark_failed(self, key: str, error: str) -> None:
+        self.store.mark_failed(key, error)
+
+    def put_shared(self, shared: SharedCycle) -> None:
+        row = shared.row
+        files = {self.store.directory / row.checkpoint: shared.model}
+        if row.embeddings is not None and shared.embeddings is not None:
+            files[self.store.directory / row.embeddings] = shared.embeddings
+        atomic_write_files(files)
+        self.store.put_shared(row)
+
+    def commit(self, commit: CycleCommit) -> None:
+        checkpoint = commit.row.checkpoint
+        if commit.model is not None and checkpoint is not None:
+            atomic_write_bytes(self.store.directory / checkpoint, commit.model)
+        self.store.commit_cycle(commit.key, commit.row, commit.final)
+        if commit.stale is not None:
+            (self.store.directory / commit.stale).unlink(missing_ok=True)
+
+    def _checkpoint_bytes(self, row: CycleRow) -> bytes:
+        """The bytes of the row's checkpoint, checked against its stored sha256; one stored by an
+        older alseg without a sha256 must load. Otherwise one DataError naming the file and the
+        runs to start again."""
+        assert row.checkpoint is not None
+        path = self.store.checked_checkpoint(row.checkpoint)
+        data = path.read_bytes()
+        if row.checkpoint_sha256 is None:
+            try:
+                torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            except Exception as error:  # a garbled file fails in many ways (zip, pickle, EOF)
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                hint = self.store.restart_hint(row.checkpoint)
+                raise DataError(f"checkpoint {path} does not load ({reason}); {hint}") from None
+        return data
+
+
 class StoreHooks(LoopHooks):
     """Cycle 0 from the shared checkpoint; every finished cycle committed to the store."""
 
-    def __init__(self, setup: Setup, store: Store, save_embeddings: bool) -> None:
+    def __init__(self, setup: Setup, store: RunStore, save_embeddings: bool) -> None:
         self.setup, self.store, self.save_embeddings = setup, store, save_embeddings
         self.key = setup.config.key()
         self.cycles = len(schedule(setup.config, len(setup.pool)))
@@ -81,46 +202,53 @@ class StoreHooks(LoopHooks):
         shared = shared_key(self.setup.config)
         if state.cycle != 0 or shared is None:
             return train()
-        row = self.shared_cycle(shared, train)
-        self.shared_checkpoint = row.checkpoint
-        model = load_model(self.setup, self.store.directory / row.checkpoint)
-        return TrainedCycle(model, row.evaluation)
+        cycle = self.shared_cycle(shared, train)
+        self.shared_checkpoint = cycle.row.checkpoint
+        return TrainedCycle(load_model(self.setup, cycle.model), cycle.row.evaluation)
 
-    def shared_cycle(self, key: str, train: Callable[[], TrainedCycle]) -> SharedRow:
+    def shared_cycle(self, key: str, train: Callable[[], TrainedCycle]) -> SharedCycle:
         """The stored shared cycle 0, trained and stored first if missing.
 
-        The model always comes from the checkpoint, so acquisition sees the same weights whether
-        cycle 0 was trained in this process or an earlier one."""
-        row = _stored_shared(self.store, key)
-        if row is None:
+        The model always comes from the checkpoint bytes, so acquisition sees the same weights
+        whether cycle 0 was trained in this process or an earlier one."""
+        cycle = self.store.shared(key)
+        if cycle is None:
             trained = train()
-            checkpoint = _save_model(trained.model, self.store, key)
+            model = _model_bytes(trained.model)
             embeddings = (
-                _save_embeddings(self.setup, trained.model, self.store, key)
-                if self.save_embeddings
-                else None
+                _embeddings_bytes(self.setup, trained.model) if self.save_embeddings else None
             )
             labeled = initial_state(self.setup.config, self.setup.pool).labeled.tolist()
-            values = self.setup.config.model_dump(mode="json")
-            row = SharedRow(key, values, labeled, trained.evaluation, checkpoint, embeddings)
-            self.store.put_shared(row)
-        return row
+            row = SharedRow(
+                key,
+                self.setup.config.model_dump(mode="json"),
+                labeled,
+                trained.evaluation,
+                f"{CHECKPOINTS}/{key}.pt",
+                None if embeddings is None else f"{EMBEDDINGS}/{key}.npz",
+            )
+            cycle = SharedCycle(row, model, embeddings)
+            self.store.put_shared(cycle)
+        return cycle
 
     def cycle_done(self, result: CycleResult, model: SegmentationModel, state: LoopState) -> None:
-        keep_head = self.setup.config.train.keep_head
-        checkpoint = self.shared_checkpoint if result.cycle == 0 else None
-        if keep_head and result.cycle > 0 and result.acquired:
-            checkpoint = _save_model(model, self.store, f"{self.key}-c{result.cycle}")
+        keep_head, cycle = self.setup.config.train.keep_head, result.cycle
+        checkpoint = self.shared_checkpoint if cycle == 0 else None
+        weights = None
+        if keep_head and cycle > 0 and result.acquired:
+            checkpoint, weights = self._checkpoint(cycle), _model_bytes(model)
+        stale = self._checkpoint(cycle - 1) if keep_head and cycle > 1 else None
         row = CycleRow(state.labeled.tolist(), result, checkpoint)
-        self.store.commit_cycle(self.key, row, final=result.cycle + 1 == self.cycles)
-        if keep_head and result.cycle > 1:
-            stale = self.store.directory / CHECKPOINTS / f"{self.key}-c{result.cycle - 1}.pt"
-            stale.unlink(missing_ok=True)
+        self.store.commit(CycleCommit(self.key, row, cycle + 1 == self.cycles, weights, stale))
+
+    def _checkpoint(self, cycle: int) -> str:
+        """Where the run's model of ``cycle`` is kept (keep_head), relative to the store."""
+        return f"{CHECKPOINTS}/{self.key}-c{cycle}.pt"
 
 
 def execute_run(
     config: ExperimentConfig,
-    store: Store,
+    store: RunStore,
     device: torch.device,
     setup_factory: SetupFactory = make_setup,
     reporter: Reporter | None = None,
@@ -129,13 +257,13 @@ def execute_run(
     """Run the experiment's missing cycles into ``store``; marks the run failed on an error."""
     key = config.key()
     try:
-        rows = store.cycles(key)
+        resume = store.resume(config)
         setup = setup_factory(config, device)
-        if len(rows) >= len(schedule(config, len(setup.pool))):
+        if len(resume.rows) >= len(schedule(config, len(setup.pool))):
             return
         store.mark_started(key)
         hooks = StoreHooks(setup, store, save_embeddings)
-        state = _resumed_state(setup, store, rows) if rows else None
+        state = _resumed_state(setup, resume) if resume.rows else None
         for _ in run_loop(setup, hooks, reporter or SilentReporter(), state):
             pass
     except BaseException as error:
@@ -146,34 +274,35 @@ def execute_run(
 
 def ensure_shared_cycle(
     config: ExperimentConfig,
-    store: Store,
+    store: RunStore,
     device: torch.device,
     setup_factory: SetupFactory = make_setup,
     save_embeddings: bool = True,
-) -> None:
-    """Train and store the run's shared cycle 0 unless it is stored already."""
+) -> SharedCycle | None:
+    """The run's shared cycle 0, trained and stored unless ``store`` has it (None: the run shares
+    nothing)."""
     key = shared_key(config)
-    if key is None or _stored_shared(store, key) is not None:
-        return
+    if key is None:
+        return None
     setup = setup_factory(config, device)
     state = initial_state(config, setup.pool)
     cycles = len(schedule(config, len(setup.pool)))
     hooks = StoreHooks(setup, store, save_embeddings)
-    hooks.shared_cycle(key, lambda: train_cycle(setup, state, cycles, SilentReporter()))
+    return hooks.shared_cycle(key, lambda: train_cycle(setup, state, cycles, SilentReporter()))
 
 
-def _resumed_state(setup: Setup, store: Store, rows: list[CycleRow]) -> LoopState:
+def _resumed_state(setup: Setup, resume: Resume) -> LoopState:
     """The engine's state after the last committed cycle (with its model for keep_head)."""
-    last = rows[-1]
+    last = resume.rows[-1]
     labeled = np.asarray(last.labeled + last.acquired, dtype=np.int64)
     previous = None
     if setup.config.train.keep_head:
-        if last.checkpoint is None:
+        if resume.model is None:
             raise RuntimeError(
                 f"cycle {last.cycle} of a keep_head run was stored without its model"
             )
-        previous = load_model(setup, store.directory / last.checkpoint)
-    return LoopState(len(rows), labeled, np.asarray(last.acquired, dtype=np.int64), previous)
+        previous = load_model(setup, resume.model)
+    return LoopState(len(resume.rows), labeled, np.asarray(last.acquired, dtype=np.int64), previous)
 
 
 def _stored_shared(store: Store, key: str) -> SharedRow | None:
@@ -195,32 +324,18 @@ def _stored_shared(store: Store, key: str) -> SharedRow | None:
     return row
 
 
-def _save_model(model: SegmentationModel, store: Store, name: str) -> str:
-    """Write the model's state dict atomically; returns its path relative to the store."""
-    relative = f"{CHECKPOINTS}/{name}.pt"
+def _model_bytes(model: SegmentationModel) -> bytes:
+    """The model's state dict as checkpoint bytes (CPU tensors)."""
     buffer = io.BytesIO()
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, buffer)
-    atomic_write_bytes(store.directory / relative, buffer.getvalue())
-    return relative
+    return buffer.getvalue()
 
 
-def load_model(setup: Setup, path: Path) -> SegmentationModel:
-    """A model with the checkpoint's weights, prepared for ``setup`` as training leaves it.
-
-    ``path`` is a checkpoint of a store (``<store>/checkpoints/<name>.pt``); it is checked
-    against the sha256 stored with it first, and a missing, damaged or unloadable file is one
-    DataError naming it and the runs to start again."""
-    store = Store(path.parent.parent, read_only=True)
-    relative = f"{path.parent.name}/{path.name}"
-    path = store.checked_checkpoint(relative)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a garbled file fails in many ways (zip, pickle, EOF, key errors)
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise DataError(
-            f"checkpoint {path} does not load ({reason}); {store.restart_hint(relative)}"
-        ) from None
+def load_model(setup: Setup, checkpoint: bytes) -> SegmentationModel:
+    """A model with the weights of ``checkpoint`` (bytes of a checked checkpoint file), prepared
+    for ``setup`` as training leaves it."""
+    state = torch.load(io.BytesIO(checkpoint), map_location="cpu", weights_only=True)
     config = setup.config
     model = fresh_model(config, setup.pool.num_classes, weights="none")
     model.load_state_dict(state)
@@ -228,7 +343,7 @@ def load_model(setup: Setup, path: Path) -> SegmentationModel:
     return model.eval()
 
 
-def _save_embeddings(setup: Setup, model: SegmentationModel, store: Store, key: str) -> str:
+def _embeddings_bytes(setup: Setup, model: SegmentationModel) -> bytes:
     """The pool's embeddings under the cycle-0 model (float16 npz), for the t-SNE figure."""
     config = setup.config
     results = infer_pool(
@@ -242,6 +357,4 @@ def _save_embeddings(setup: Setup, model: SegmentationModel, store: Store, key: 
     )
     buffer = io.BytesIO()
     np.savez_compressed(buffer, embeddings=results["embedding"].astype(np.float16))
-    relative = f"{EMBEDDINGS}/{key}.npz"
-    atomic_write_bytes(store.directory / relative, buffer.getvalue())
-    return relative
+    return buffer.getvalue()
