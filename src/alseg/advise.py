@@ -375,9 +375,7 @@ def budget_regime(budget: str | int | float, pool_size: int | None = None) -> Bu
 
 
 def _parse_budget_text(text: str, pool_size: int | None) -> float:
-    allowed = (
-        f"allowed: {BUDGET_FORMS}, \"P%\", a fraction in (0, 1] or a number of images"
-    )
+    allowed = f'allowed: {BUDGET_FORMS}, "P%", a fraction in (0, 1] or a number of images'
     if any(sign in text for sign in "-+@"):
         budget = BudgetConfig.parse(text)
         if budget.absolute is not None and pool_size is None:
