@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alseg import neighbours
 from alseg.advise import redundancy_index, sequence_neighbour_pairs
@@ -91,12 +93,12 @@ def test_candidate_pairs_add_what_the_lists_miss_and_nothing_twice(pool):
     assert (alone <= helped).all() and (helped <= exact).all()
 
 
-def test_a_point_alone_in_its_lists_still_gets_its_exact_nearest():
-    x = np.array([[0.0, 0.0], [3.0, 4.0], [30.0, 40.0]], dtype=np.float32)
-    distance, index, count = approximate_neighbours(x, 1.0, list_size=1, assignments=1)
-    assert index.tolist() == [1, 0, 1]
-    np.testing.assert_allclose(distance, [5.0, 5.0, 45.0])
-    assert count.tolist() == [0, 0, 0]
+def test_points_alone_in_their_lists_still_get_their_exact_nearest():
+    x = np.array([[0, 0], [3, 4], [30, 40], [31, 40], [100, 0]], dtype=np.float32)
+    distance, index, count = approximate_neighbours(x, 0.5, list_size=1, assignments=1, chunk=2)
+    assert index.tolist() == [1, 0, 3, 2, 3]
+    np.testing.assert_allclose(distance, [5.0, 5.0, 1.0, 1.0, np.hypot(69, 40)])
+    assert count.tolist() == [0, 0, 0, 0, 0]
 
 
 def test_auto_switches_to_the_approximate_search_above_the_threshold(pool, monkeypatch):
@@ -122,3 +124,22 @@ def test_unknown_methods_are_refused(pool):
         neighbour_stats(pool[0], 1.0, method="fast")
     with pytest.raises(ConfigError, match="auto, exact, approximate"):
         redundancy_index(pool[0], neighbours="fast")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 60), st.sampled_from([1, 3, 5]))
+def test_small_pools_never_overcount(seed, n, list_size):
+    """Any pool, exact copies included: counts never above the exact ones, equal when one list
+    holds the whole pool; nearest distances never below the exact ones."""
+    rng = np.random.default_rng(seed)
+    bases = rng.standard_normal((int(rng.integers(1, n + 1)), 3))
+    x = (bases[rng.integers(len(bases), size=n)] + 0.3 * rng.standard_normal((n, 3))).astype(
+        np.float32
+    )
+    radius = 0.5
+    exact = neighbour_stats(x, radius, method="exact")
+    distance, index, count = approximate_neighbours(x, radius, list_size=list_size)
+    assert (count <= exact.count).all()
+    assert (distance >= exact.distance * (1 - 1e-12)).all() and (index != np.arange(n)).all()
+    one_list = approximate_neighbours(x, radius, list_size=n)[2]
+    np.testing.assert_array_equal(one_list, exact.count)

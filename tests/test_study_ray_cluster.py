@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -55,22 +56,25 @@ sqlite3.connect = guarded(sqlite3.connect)
 WORKER = {"worker": 1.0}  # a resource only the worker nodes have: every task runs there
 
 
-def touch_study(folder: str) -> list[str]:
-    """What a task on the worker node gets when it writes into the study folder or opens its
-    database."""
-    errors = []
-    write = lambda: Path(folder, "x").write_bytes(b"")  # noqa: E731
-    connect = lambda: sqlite3.connect(Path(folder, DB_NAME))  # noqa: E731
-    for attempt in (write, connect):
-        try:
-            attempt()
-        except OSError as error:
-            errors.append(type(error).__name__)
-    return errors
+def refused(attempt: Callable[[], object]) -> bool:
+    try:
+        attempt()
+    except PermissionError:
+        return True
+    return False
 
 
-def stored_cycles(folder: Path) -> int:
-    return sum(Store(folder, read_only=True).cycle_counts().values()) if Store.exists(folder) else 0
+def touch_study(folder: str) -> list[bool]:
+    """Whether a task on the worker node is refused writing into the study folder and opening
+    its database."""
+    return [
+        refused(lambda: Path(folder, "x").write_bytes(b"")),
+        refused(lambda: sqlite3.connect(Path(folder, DB_NAME))),
+    ]
+
+
+def stored_cycles(folder: Path) -> dict[str, int]:
+    return Store(folder, read_only=True).cycle_counts() if Store.exists(folder) else {}
 
 
 def test_a_two_node_study_survives_a_killed_worker_node(tmp_path, monkeypatch):
@@ -94,25 +98,33 @@ def test_a_two_node_study_survives_a_killed_worker_node(tmp_path, monkeypatch):
     worker = cluster.add_node(num_cpus=1, resources=WORKER, env_vars=worker_env)
     log = io.StringIO()
     executor = RayExecutor(cpus_per_run=1, poll_seconds=0.2, resources=WORKER)
+    pool = ThreadPoolExecutor(1)  # the study runs beside: Ray adds nodes from the main thread only
     try:
         ray.init(address=cluster.address, log_to_driver=False)
         probe = ray.remote(touch_study).options(resources=WORKER)
-        assert ray.get(probe.remote(str(out))) == ["PermissionError", "PermissionError"]
-        with ThreadPoolExecutor(1) as pool:  # Ray adds nodes from the main thread only
-            study_run = pool.submit(
-                run_study, study, out, executor, console=Console(file=log), setup_factory=blob_setup
-            )
-            deadline = time.monotonic() + 60
-            while stored_cycles(out) < 2 and not study_run.done() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not study_run.done(), "the study ended before the worker node was killed"
-            cluster.remove_node(worker)  # a run dies after two committed cycles
-            cluster.add_node(num_cpus=1, resources=WORKER, env_vars=worker_env)
-            outcome = study_run.result(timeout=90)
+        assert ray.get(probe.remote(str(out))) == [True, True]
+        study_run = pool.submit(
+            run_study,
+            study,
+            out,
+            executor,
+            "cpu",
+            console=Console(file=log),
+            setup_factory=blob_setup,
+        )
+        deadline, counts = time.monotonic() + 60, {}
+        while sum(counts.values()) < 2 and not study_run.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            counts = stored_cycles(out)
+        assert not study_run.done(), "the study ended before the worker node was killed"
+        cluster.remove_node(worker)  # a run dies after its cycles 0 and 1 were committed
+        cluster.add_node(num_cpus=1, resources=WORKER, env_vars=worker_env)
+        outcome = study_run.result(timeout=90)
     finally:
         ray.shutdown()
         cluster.shutdown()
-    assert "submitted again" in log.getvalue()
+        pool.shutdown(wait=False)
+    assert list(counts.values()) == [2] and "submitted again" in log.getvalue()
     assert outcome.failures == [] and outcome.executed == 2
     run_study(study, tmp_path / "local", LocalExecutor(threads=1), "cpu", setup_factory=blob_setup)
     by_ray, by_local = Store(out), Store(tmp_path / "local")

@@ -150,8 +150,9 @@ class _Found:
 
     def nearest_of_the_rest(self, x: np.ndarray, chunk: int) -> None:
         """Exact nearest image of the (rare) images that no list paired with another."""
-        for begin in range(0, int((self.index < 0).sum()), chunk):
-            lone = np.flatnonzero(self.index < 0)[begin : begin + chunk]
+        alone = np.flatnonzero(self.index < 0)
+        for begin in range(0, alone.size, chunk):
+            lone = alone[begin : begin + chunk]
             queries = torch.from_numpy(np.asarray(x[lone], dtype=np.float64))
             for start in range(0, x.shape[0], chunk):
                 refs = torch.from_numpy(np.asarray(x[start : start + chunk], dtype=np.float64))
@@ -198,8 +199,8 @@ class _Found:
         self._add(first[within], second[within])
 
     def _add(self, first: np.ndarray, second: np.ndarray) -> None:
-        self.count += np.bincount(first, minlength=self.count.size)
-        self.count += np.bincount(second, minlength=self.count.size)
+        np.add.at(self.count, first, 1)
+        np.add.at(self.count, second, 1)
 
 
 def _owned(
@@ -249,7 +250,8 @@ def _memberships(
     rows = np.arange(x.shape[0])
     own = choices[rows, rank]
     # the first m - 1 other choices, nearest first
-    visits = np.argsort(choices == own[:, None], axis=1, kind="stable")[:, : assignments - 1]
+    others = min(assignments, choices.shape[1]) - 1
+    visits = np.argsort(choices == own[:, None], axis=1, kind="stable")[:, :others]
     guest_lists = np.take_along_axis(choices, visits, 1)
     margin = np.take_along_axis(distances, visits, 1) - distances[rows, rank][:, None]
     flat = guest_lists.ravel()

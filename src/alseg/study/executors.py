@@ -286,22 +286,20 @@ def _ray_task(
     threads: int,
     resume: Resume = NEW_RUN,
     shared: SharedCycle | None = None,
-) -> SharedCycle | None:
-    """Body of one Ray task: a shared cycle 0 (returned to the runs that wait for it), or a whole
-    run continuing from ``resume`` with its cycle 0 ``shared`` (where another task trained it or
-    it is stored). It never opens the study folder: it writes through ``context.writer``."""
+) -> None:
+    """Body of one Ray task: a shared cycle 0, or a whole run continuing from ``resume`` with its
+    stored cycle 0 ``shared``. It never opens the study folder: it writes through
+    ``context.writer``."""
     set_torch_threads(threads)
     config = ExperimentConfig(**config_values)
     device = resolve_device(context.device)
     store = TaskStore(context.writer, resume, shared)
     if shared_only:
-        return ensure_shared_cycle(
-            config, store, device, context.setup_factory, context.save_embeddings
+        ensure_shared_cycle(config, store, device, context.setup_factory, context.save_embeddings)
+    else:
+        execute_run(
+            config, store, device, context.setup_factory, save_embeddings=context.save_embeddings
         )
-    execute_run(
-        config, store, device, context.setup_factory, save_embeddings=context.save_embeddings
-    )
-    return None
 
 
 @dataclass
@@ -369,6 +367,88 @@ class RayExecutor:
         return 0.0
 
 
+class _RayStudy:
+    """The Ray executor's work on one study: submit the runs, then collect them, submitting a run
+    again where its worker or node died."""
+
+    def __init__(
+        self, executor: RayExecutor, ray: Any, context: RunContext, progress: StudyProgress
+    ) -> None:
+        self.ray, self.context, self.progress = ray, context, progress
+        self.writer, self.store = context.writer, context.store()
+        self.threads, self.retries = max(1, int(executor.cpus_per_run)), executor.retries
+        self.poll_seconds = executor.poll_seconds
+        task = ray.remote(_ray_task)
+        options = {
+            "num_cpus": executor.cpus_per_run,
+            "num_gpus": executor.gpus(ray, context.device),
+            "resources": executor.resources,
+        }
+        self.shared_task = task.options(**options)  # starts from nothing: Ray retries it
+        self.run_task = task.options(**options, max_retries=0)  # the driver knows where it stands
+        self.shared_cycles: dict[str, Any] = {}  # shared key -> the writer's read of cycle 0
+        self.restarts: Counter[str] = Counter()
+
+    def run(self, runs: list[Planned]) -> list[RunFailure]:
+        pending = {self.submit(run): run for run in runs}
+        failures: list[RunFailure] = []
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
+            for ref in ready:
+                run = pending.pop(ref)
+                try:
+                    self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as error:  # its code or cycle 0's raised
+                    failures.append(self.failed(run, error.cause))
+                    if isinstance(error.cause, AlsegError):
+                        for other in pending:
+                            self.ray.cancel(other)
+                        raise error.cause from None
+                except self.ray.exceptions.RayError as error:  # its worker or node died
+                    if self.restarts[run.key] == self.retries:
+                        failures.append(self.failed(run, error))
+                    else:
+                        self.restarts[run.key] += 1
+                        pending[self.submit(run)] = run
+                        reason = type(error).__name__
+                        self.progress.log(f"[yellow]submitted again[/]: {run.label} ({reason})")
+                else:
+                    self.progress.log(f"done: {run.label}")
+            self.progress.refresh(info=f"{len(pending)} in flight")
+        return failures
+
+    def submit(self, run: Planned) -> Any:
+        """A task for the run, from what is stored of it now (read by the writer, so after any
+        commit still under way), with its shared cycle 0 where it has none stored."""
+        values = run.config.model_dump(mode="json")
+        resume = self.writer.resume.remote(run.config)
+        started = self.store.cycle_counts().get(run.key, 0) > 0
+        shared = None if started else self.shared(run.config)
+        return self.run_task.remote(values, self.context, False, self.threads, resume, shared)
+
+    def shared(self, config: ExperimentConfig) -> Any:
+        """The run's shared cycle 0 (an object reference) as the writer reads it from the store,
+        once a task has trained and stored it where it is not stored yet. Its bytes thus stay on
+        the driver's node, whichever node trained it. None: the run shares nothing."""
+        key = shared_key(config)
+        if key is None:
+            return None
+        if key not in self.shared_cycles:
+            trained = []
+            if _stored_shared(self.store, key) is None:
+                values = config.model_dump(mode="json")
+                trained.append(self.shared_task.remote(values, self.context, True, self.threads))
+            self.shared_cycles[key] = self.writer.shared.remote(key, *trained)
+        return self.shared_cycles[key]
+
+    def failed(self, run: Planned, cause: BaseException) -> RunFailure:
+        """Record the run as failed (also when its shared cycle 0 failed)."""
+        message = f"{type(cause).__name__}: {cause}"
+        self.ray.get(self.writer.mark_failed.remote(run.key, message))
+        self.progress.log(f"[red]failed[/]: {run.label}: {cause}")
+        return RunFailure(run.key, run.label, message)
+
+
 #: Run with ``python -c`` beside a driver that starts a local Ray cluster (Linux). It remembers
 #: every process that descends from the driver after it started (polling /proc), and when the
 #: driver dies without writing "done" to its stdin (SIGKILL, a crash) it kills the remembered
@@ -425,89 +505,6 @@ for pid, start in known.items():
         except OSError:
             pass
 """
-
-
-class _RayStudy:
-    """The Ray executor's work on one study: submit the runs, then collect them, submitting a run
-    again where its worker or node died."""
-
-    def __init__(
-        self, executor: RayExecutor, ray: Any, context: RunContext, progress: StudyProgress
-    ) -> None:
-        self.ray, self.context, self.progress = ray, context, progress
-        self.writer, self.store = context.writer, context.store()
-        self.threads, self.retries = max(1, int(executor.cpus_per_run)), executor.retries
-        self.poll_seconds = executor.poll_seconds
-        task = ray.remote(_ray_task)
-        options = {
-            "num_cpus": executor.cpus_per_run,
-            "num_gpus": executor.gpus(ray, context.device),
-            "resources": executor.resources,
-        }
-        self.shared_task = task.options(**options)  # starts from nothing: Ray retries it
-        self.run_task = task.options(**options, max_retries=0)  # the driver knows where it stands
-        self.stored_shared: dict[str, Any] = {}  # shared key -> the writer's read of cycle 0
-        self.training: dict[str, Any] = {}  # shared key -> the task that trains cycle 0
-        self.restarts: Counter[str] = Counter()
-
-    def run(self, runs: list[Planned]) -> list[RunFailure]:
-        pending = {self.submit(run): run for run in runs}
-        failures: list[RunFailure] = []
-        while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
-            for ref in ready:
-                run = pending.pop(ref)
-                try:
-                    self.ray.get(ref)
-                except self.ray.exceptions.RayTaskError as error:  # its code or cycle 0's raised
-                    if isinstance(error.cause, AlsegError):
-                        for other in pending:
-                            self.ray.cancel(other)
-                        raise error.cause from None
-                    failures.append(self.failed(run, error.cause))
-                except self.ray.exceptions.RayError as error:  # its worker or node died
-                    if self.restarts[run.key] == self.retries:
-                        failures.append(self.failed(run, error))
-                    else:
-                        self.restarts[run.key] += 1
-                        pending[self.submit(run)] = run
-                        reason = type(error).__name__
-                        self.progress.log(f"[yellow]submitted again[/]: {run.label} ({reason})")
-                else:
-                    self.progress.log(f"done: {run.label}")
-            self.progress.refresh(info=f"{len(pending)} in flight")
-        return failures
-
-    def submit(self, run: Planned) -> Any:
-        """A task for the run, from what is stored of it now (read by the writer, so after any
-        commit still under way), with its shared cycle 0 where it has none stored."""
-        values = run.config.model_dump(mode="json")
-        resume = self.writer.resume.remote(run.config)
-        started = self.store.cycle_counts().get(run.key, 0) > 0
-        shared = None if started else self.shared(run.config)
-        return self.run_task.remote(values, self.context, False, self.threads, resume, shared)
-
-    def shared(self, config: ExperimentConfig) -> Any:
-        """The run's shared cycle 0 (an object reference): the stored one, read by the writer,
-        or else the task that trains it (submitted once per key). None: it shares nothing."""
-        key = shared_key(config)
-        if key is None:
-            return None
-        if key not in self.stored_shared and _stored_shared(self.store, key) is not None:
-            self.stored_shared[key] = self.writer.shared.remote(key)
-        if key in self.stored_shared:
-            return self.stored_shared[key]
-        if key not in self.training:
-            values = config.model_dump(mode="json")
-            self.training[key] = self.shared_task.remote(values, self.context, True, self.threads)
-        return self.training[key]
-
-    def failed(self, run: Planned, cause: BaseException) -> RunFailure:
-        """Record the run as failed (also when its shared cycle 0 failed)."""
-        message = f"{type(cause).__name__}: {cause}"
-        self.ray.get(self.writer.mark_failed.remote(run.key, message))
-        self.progress.log(f"[red]failed[/]: {run.label}: {cause}")
-        return RunFailure(run.key, run.label, message)
 
 
 def _start_ray_reaper() -> subprocess.Popen[str] | None:

@@ -139,12 +139,13 @@ class StoreWriter:
         last = rows[-1] if rows else None
         if last is None or last.checkpoint is None or not config.train.keep_head:
             return Resume(rows)
-        return Resume(rows, self._checkpoint_bytes(last))
+        return Resume(rows, self._checkpoint_bytes(last.checkpoint, last.checkpoint_sha256))
 
-    def shared(self, key: str) -> SharedCycle | None:
+    def shared(self, key: str, *trained: None) -> SharedCycle | None:
         """The stored shared cycle 0 with its files' bytes; None where it must be trained (again).
 
-        Its embeddings are not read: they are written once, for the report."""
+        Its embeddings are not read: they are written once, for the report. ``trained`` are the
+        results of the Ray tasks that train and store it, which Ray awaits before this call."""
         row = _stored_shared(self.store, key)
         if row is None:
             return None
@@ -172,19 +173,18 @@ class StoreWriter:
         if commit.stale is not None:
             (self.store.directory / commit.stale).unlink(missing_ok=True)
 
-    def _checkpoint_bytes(self, row: CycleRow) -> bytes:
-        """The bytes of the row's checkpoint, checked against its stored sha256; one stored by an
-        older alseg without a sha256 must load. Otherwise one DataError naming the file and the
-        runs to start again."""
-        assert row.checkpoint is not None
-        path = self.store.checked_checkpoint(row.checkpoint)
+    def _checkpoint_bytes(self, relative: str, sha256: str | None) -> bytes:
+        """The bytes of checkpoint ``relative``, checked against the sha256 stored with it; one
+        stored by an older alseg without a sha256 must load. Otherwise one DataError naming the
+        file and the runs to start again."""
+        path = self.store.checked_checkpoint(relative)
         data = path.read_bytes()
-        if row.checkpoint_sha256 is None:
+        if sha256 is None:
             try:
                 torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
             except Exception as error:  # a garbled file fails in many ways (zip, pickle, EOF)
                 reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                hint = self.store.restart_hint(row.checkpoint)
+                hint = self.store.restart_hint(relative)
                 raise DataError(f"checkpoint {path} does not load ({reason}); {hint}") from None
         return data
 
@@ -278,17 +278,16 @@ def ensure_shared_cycle(
     device: torch.device,
     setup_factory: SetupFactory = make_setup,
     save_embeddings: bool = True,
-) -> SharedCycle | None:
-    """The run's shared cycle 0, trained and stored unless ``store`` has it (None: the run shares
-    nothing)."""
+) -> None:
+    """Train and store the run's shared cycle 0 unless ``store`` has it."""
     key = shared_key(config)
     if key is None:
-        return None
+        return
     setup = setup_factory(config, device)
     state = initial_state(config, setup.pool)
     cycles = len(schedule(config, len(setup.pool)))
     hooks = StoreHooks(setup, store, save_embeddings)
-    return hooks.shared_cycle(key, lambda: train_cycle(setup, state, cycles, SilentReporter()))
+    hooks.shared_cycle(key, lambda: train_cycle(setup, state, cycles, SilentReporter()))
 
 
 def _resumed_state(setup: Setup, resume: Resume) -> LoopState:
