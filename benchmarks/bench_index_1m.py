@@ -92,7 +92,9 @@ class Recorded:
         self.radius = 0.0
         self.stats: NeighbourStats | None = None
 
-    def __call__(self, x: np.ndarray, radius: float, *args: object, **kwargs: object):
+    def __call__(
+        self, x: np.ndarray, radius: float, *args: object, **kwargs: object
+    ) -> NeighbourStats:
         self.radius = radius
         self.stats = neighbour_stats(x, radius, *args, **kwargs)
         return self.stats
