@@ -28,6 +28,7 @@ from alseg.study.executors import (
     RunContext,
     StudyProgress,
     _ray_task,
+    default_threads,
 )
 from alseg.study.runner import plan_study, run_study
 from alseg.study.store import DB_NAME, CycleRow, Store, study_lock
@@ -409,13 +410,14 @@ def test_item19_executors_use_the_threads_they_were_given(tmp_path, monkeypatch)
     LocalExecutor(threads=3).execute(runs, context, progress)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4}, raising=False)
-    LocalExecutor().execute(runs, context, progress)  # the CPUs this process may use
+    LocalExecutor(default_threads()).execute(runs, context, progress)  # the CLI's default
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    LocalExecutor().execute(runs, context, progress)
+    LocalExecutor(default_threads()).execute(runs, context, progress)
+    LocalExecutor().execute(runs, context, progress)  # the library's: the process's setting
     assert torch.get_num_threads() == before  # the process's setting is back
     _ray_task(config.model_dump(mode="json"), context, False, 4)  # a Ray task's body
     torch.set_num_threads(before)
-    assert used == [3, 5, 2, 4]
+    assert used == [3, 5, 2, before, 4]
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from alseg.metrics import budget_steps, default_m, miou_at_step, step_index
 from alseg.report.build import write_report
 from alseg.results import save_results
 from alseg.study.config import StudyConfig
+from tests.fakes import BlobDataset
 from tests.report_helpers import NO_EVALUATION, write_store
 
 
@@ -78,7 +79,8 @@ def setup_and_cycles(strategy: str, budget: str) -> tuple[Setup, list[CycleResul
         )  # fmt: skip
         for c, f in enumerate(steps)
     ]
-    return Setup(config, list(range(100)), [], torch.device("cpu")), cycles
+    pool, val = BlobDataset(10, 10), BlobDataset(2, 3)  # summarize reads only sizes and notes
+    return Setup(config, pool, val, torch.device("cpu")), cycles
 
 
 def test_results_json_holds_miou_at_m(tmp_path):

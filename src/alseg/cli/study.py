@@ -87,12 +87,14 @@ def study(
 
     One study process at a time per folder (a second one exits naming the first one's PID)."""
     from alseg.study.config import with_data_root
-    from alseg.study.executors import make_executor
+    from alseg.study.executors import default_threads, make_executor
     from alseg.study.runner import run_study
 
     spec = resolve_study(config_or_preset)
     if data_root is not None:
         spec = with_data_root(spec, data_root)
+    if executor == "local" and threads is None:
+        threads = default_threads()  # OMP_NUM_THREADS, else the CPUs this process may use
     chosen = make_executor(executor, address, cpus_per_run, gpus_per_run, threads)
     out_dir = out or Path("studies") / spec.name
     outcome = run_study(

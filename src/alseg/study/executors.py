@@ -207,7 +207,8 @@ def set_torch_threads(threads: int) -> None:
 @dataclass
 class LocalExecutor:
     """Runs the experiments one after another in this process, with ``threads`` torch CPU
-    threads (None: ``default_threads()``); the process's own setting comes back afterwards. CPU
+    threads (None: the process's setting; the CLI passes ``default_threads()``); the process's own
+    setting comes back afterwards. CPU
     results are bitwise reproducible for a fixed thread count only: float reductions split
     differently over threads."""
 
@@ -219,7 +220,8 @@ class LocalExecutor:
         self, runs: list[Planned], context: RunContext, progress: StudyProgress
     ) -> list[RunFailure]:
         previous = torch.get_num_threads()
-        set_torch_threads(self.threads or default_threads())
+        if self.threads is not None:
+            set_torch_threads(self.threads)
         try:
             return self._execute(runs, context, progress)
         finally:
