@@ -221,3 +221,17 @@ def test_a_missing_shared_checkpoint_is_trained_again(tmp_path):
     run_study(study, tmp_path, device="cpu")
     assert without_timings(store.cycles(config.key())) == without_timings(first)
     assert len(first) == 2 and len(first[0].labeled) == 4
+
+
+@pytest.mark.slow
+def test_a_study_logs_one_line_per_cycle_when_not_on_a_terminal(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    log = io.StringIO()
+    study = tiny_study(("random",), include_full_reference=False, save_embeddings=False)
+    run_study(study, tmp_path, device="cpu", console=Console(file=log, width=200))
+    lines = [line for line in log.getvalue().splitlines() if " cycle " in line]
+    assert [line.split(" cycle ")[1][:2] for line in lines] == ["0:", "1:", "2:"]
+    assert all("labeled, mIoU" in line for line in lines)

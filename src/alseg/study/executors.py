@@ -35,7 +35,14 @@ from typing import Any, Protocol
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
@@ -117,6 +124,7 @@ class StudyProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             disable=console is None,
         )
@@ -178,6 +186,12 @@ class StudyProgress:
 
     def cycle_finished(self, result: CycleResult) -> None:
         self.refresh()
+        if self.console is not None and not self.console.is_terminal:  # a log file: one line
+            seconds = result.train_seconds + result.eval_seconds + result.score_seconds
+            self.log(
+                f"{self.current} cycle {result.cycle}: {result.labeled} labeled, "
+                f"mIoU {result.miou:.2f}, {seconds:.0f} s"
+            )
 
 
 def available_cpus() -> int:
