@@ -9,6 +9,7 @@ from alseg.data.base import IGNORE_INDEX, check_sample
 from alseg.data.cityscapes import CLASS_NAMES as CITYSCAPES_CLASS_NAMES
 from alseg.data.registry import create_dataset
 from alseg.data.synthdrive import create as create_synthdrive
+from alseg.data.synthdrive.cache import FrameCache
 from alseg.data.synthdrive.dataset import synthdrive_size
 from alseg.data.synthdrive.labels import LIGHT, PERSON, USED_CLASS_IDS
 from alseg.data.synthdrive.style import CONDITIONS, MAX_DRIVES, drive_condition
@@ -119,11 +120,33 @@ def test_image_sizes(size):
     assert sample.image.shape == (height, width, 3) and sample.mask.shape == (height, width)
 
 
-def test_optional_cache_returns_the_same_sample_and_is_off_by_default():
-    cached = small(cache_size=2)
-    assert cached[4] is cached[4]
-    plain = small()
-    assert plain[4] is not plain[4]
+def test_frame_cache_returns_equal_fresh_copies_of_the_rendered_frame():
+    dataset = small()
+    drive, frame = dataset.locate(4)
+    rendered_image, rendered_mask = dataset.render(drive, frame)
+    first, second = dataset[4], dataset[4]
+    assert first.image is not second.image and first.mask is not second.mask
+    for sample in (first, second):
+        np.testing.assert_array_equal(sample.image, rendered_image)
+        np.testing.assert_array_equal(sample.mask, rendered_mask)
+        assert sample.mask.dtype == rendered_mask.dtype
+    first.image[:] = 0  # a caller writing to its copy leaves the cache intact
+    np.testing.assert_array_equal(dataset[4].image, rendered_image)
+
+
+def test_frame_cache_keeps_its_byte_budget_least_recently_used_out():
+    cache = FrameCache(budget_bytes=3 * 40)
+    image, mask = np.ones((2, 4, 3), np.uint8), np.full((2, 4), 255, np.int64)  # 24 + 8 bytes
+    for frame in range(4):
+        cache.put((0, 0, frame, 2, 4), image, mask)
+    assert len(cache) == 3 and cache.used_bytes == 3 * 32
+    assert cache.get((0, 0, 0, 2, 4)) is None
+    cache.get((0, 0, 1, 2, 4))  # frame 1 becomes the most recent
+    cache.resize(2 * 32)
+    assert cache.get((0, 0, 2, 2, 4)) is None and cache.get((0, 0, 1, 2, 4)) is not None
+    assert cache.get((0, 0, 1, 2, 4))[1].tolist() == mask.tolist()
+    cache.resize(0)
+    assert len(cache) == 0 and cache.used_bytes == 0
 
 
 @pytest.mark.parametrize(
@@ -141,7 +164,7 @@ def test_optional_cache_returns_the_same_sample_and_is_off_by_default():
         ({"seed": -1}, "seed=-1"),
         ({"seed": True}, "seed=True"),
         ({"val_frames_per_drive": 0}, "val_frames_per_drive"),
-        ({"cache_size": -1}, "cache_size"),
+        ({"cache_mb": -1}, "cache_mb"),
         ({"speed": 2}, "unknown synthdrive option 'speed'"),
     ],
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 from alseg.config import parse_image_size
 from alseg.data.base import FrameMeta, Sample, SegDataset
 from alseg.data.cityscapes import CLASS_COLORS, CLASS_NAMES
+from alseg.data.synthdrive.cache import DEFAULT_CACHE_MB, FRAMES
 from alseg.data.synthdrive.drive import Drive
 from alseg.data.synthdrive.labels import USED_CLASS_IDS
 from alseg.data.synthdrive.style import CONDITIONS, MAX_DRIVES, DriveStyle
@@ -33,16 +33,14 @@ class SynthDrive(SegDataset):
 
     def __init__(
         self, drives: Sequence[int], frames_per_drive: int, first_frame: int, frame_step: int,
-        image_size: tuple[int, int], seed: int, cache_size: int = 0,
+        image_size: tuple[int, int], seed: int,
     ) -> None:  # fmt: skip
         self.drives = tuple(int(d) for d in drives)
         self.frames_per_drive = frames_per_drive
         self.first_frame, self.frame_step = first_frame, frame_step
         self.image_size = image_size
         self.seed = seed
-        self.cache_size = cache_size
         self._drives: dict[int, Drive] = {}
-        self._cache: OrderedDict[int, Sample] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.drives) * self.frames_per_drive
@@ -69,17 +67,15 @@ class SynthDrive(SegDataset):
         return self.drive(drive).style
 
     def load(self, index: int) -> Sample:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
         drive, frame = self.locate(index)
-        image, mask = self.render(drive, frame)
-        sample = Sample(image=image, mask=mask, meta=self.meta(index))
-        if self.cache_size > 0:
-            self._cache[index] = sample
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return sample
+        key = (self.seed, drive, frame, *self.image_size)
+        cached = FRAMES.get(key)
+        if cached is None:
+            image, mask = self.render(drive, frame)
+            FRAMES.put(key, image, mask)
+        else:
+            image, mask = cached
+        return Sample(image=image, mask=mask, meta=self.meta(index))
 
     def render(self, drive: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Image (uint8 HxWx3) and mask (int64 HxW trainIds, 255 unlabeled) of one frame."""
@@ -92,7 +88,7 @@ _DEFAULTS: dict[str, Any] = {
     "num_drives": 20,
     "frames_per_drive": 300,
     "val_frames_per_drive": 9,
-    "cache_size": 0,
+    "cache_mb": DEFAULT_CACHE_MB,
 }
 
 
@@ -128,7 +124,10 @@ def synthdrive_size(value: Any) -> tuple[int, int]:
 def create(split: str, root: Any = None, **options: Any) -> SynthDrive:
     """The ``synthdrive`` dataset. Train: drives 0..num_drives-1, every frame 0..frames_per_drive-1.
     Val: one held-out drive per (time, weather, road type), ``val_frames_per_drive`` frames spaced
-    40 apart; it ignores num_drives and frames_per_drive, so it is the same for every train size."""
+    40 apart; it ignores num_drives and frames_per_drive, so it is the same for every train size.
+    Rendered frames are kept in a process-wide memory of ``cache_mb`` MiB shared by every
+    synthdrive dataset (``cache.FRAMES``; the last dataset created sets its size; 0 renders every
+    read)."""
     if root is not None:
         raise ConfigError(f"synthdrive is generated on the fly and takes no data root (got {root})")
     unknown = sorted(set(options) - set(_DEFAULTS))
@@ -144,12 +143,10 @@ def create(split: str, root: Any = None, **options: Any) -> SynthDrive:
     val_frames = _int_option(
         "val_frames_per_drive", opts["val_frames_per_drive"], 1, MAX_VAL_FRAMES_PER_DRIVE
     )
-    cache_size = _int_option("cache_size", opts["cache_size"], 0, 1_000_000)
+    FRAMES.resize(_int_option("cache_mb", opts["cache_mb"], 0, 1_000_000) * 2**20)
     if split == "train":
-        return SynthDrive(range(num_drives), frames, 0, 1, image_size, seed, cache_size)
+        return SynthDrive(range(num_drives), frames, 0, 1, image_size, seed)
     if split == "val":
         drives = range(MAX_DRIVES, MAX_DRIVES + len(CONDITIONS))
-        return SynthDrive(
-            drives, val_frames, VAL_FIRST_FRAME, VAL_FRAME_STEP, image_size, seed, cache_size
-        )
+        return SynthDrive(drives, val_frames, VAL_FIRST_FRAME, VAL_FRAME_STEP, image_size, seed)
     raise ConfigError(f"unknown split {split!r}; allowed: train, val")
