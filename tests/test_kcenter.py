@@ -171,10 +171,18 @@ def video_like(
 
 
 def assert_all_paths_match_oracle(
-    points: np.ndarray, labeled: np.ndarray, k: int, chunk_size: int, block_elements: int
+    points: np.ndarray,
+    labeled: np.ndarray,
+    k: int,
+    chunk_size: int,
+    block_elements: int,
+    few_candidates: int,
 ) -> None:
     expected = oracle_greedy(points, labeled, k)
-    with mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements):
+    with (
+        mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements),
+        mock.patch.object(kcenter, "_FEW_CANDIDATES", few_candidates),
+    ):
         for prune in (True, False):
             got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size, prune=prune)
             assert got.tolist() == expected, f"prune={prune}"
@@ -224,31 +232,45 @@ def video_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return points, *draw(labeled_and_k(len(points)))
 
 
-chunking = {"chunk_size": st.integers(1, 9), "block_elements": st.sampled_from([1, 16, 1 << 22])}
+chunking = {
+    "chunk_size": st.integers(1, 9),
+    "block_elements": st.sampled_from([1, 16, 1 << 22]),
+    # start-up by runs: every run scanned (0), a mix, every run by its candidates alone
+    "few_candidates": st.sampled_from([0, 2, 1 << 20]),
+}
 
 
 @settings(max_examples=150, deadline=None)
 @given(problem=random_problems(), **chunking)
 def test_random_points_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+    problem: tuple[np.ndarray, np.ndarray, int],
+    chunk_size: int,
+    block_elements: int,
+    few_candidates: int,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
 
 
 @settings(max_examples=150, deadline=None)
 @given(problem=duplicate_problems(), **chunking)
 def test_duplicate_heavy_points_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+    problem: tuple[np.ndarray, np.ndarray, int],
+    chunk_size: int,
+    block_elements: int,
+    few_candidates: int,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
 
 
 @settings(max_examples=100, deadline=None)
 @given(problem=video_problems(), **chunking)
 def test_video_like_near_duplicates_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int], chunk_size: int, block_elements: int
+    problem: tuple[np.ndarray, np.ndarray, int],
+    chunk_size: int,
+    block_elements: int,
+    few_candidates: int,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements)
+    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
 
 
 def test_video_like_picks_are_exact_and_pruning_reads_a_fraction_of_the_rows() -> None:
@@ -260,6 +282,16 @@ def test_video_like_picks_are_exact_and_pruning_reads_a_fraction_of_the_rows() -
     assert picks.tolist() == oracle_greedy(points, labeled, 150)
     assert stats["full_passes"] == 0
     assert stats["rows_read"] < 0.2 * len(points) * 149
+
+
+def test_video_like_startup_compares_runs_not_rows() -> None:
+    points = video_like(drives=40, frames=100, dim=64, step=1e-3, seed=2)
+    labeled = np.unique(np.random.default_rng(4).choice(len(points), 120, replace=False))
+    stats: dict[str, int] = {}
+    picks = _greedy_picks(points, labeled, 50, 1024, stats=stats)
+    assert picks.tolist() == oracle_greedy(points, labeled, 50)
+    assert 40 <= stats["startup_runs"] <= len(points) / 10
+    assert stats["startup_rows_scanned"] < 0.2 * len(points)
 
 
 def test_random_points_fall_back_to_full_passes_and_retry_pruning_rarely() -> None:

@@ -28,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from alseg.acquisition.runs import close_runs, run_balls
 from alseg.distances import (
     Matrix,
     as_index_array,
@@ -42,6 +43,12 @@ from alseg.distances import (
 
 #: Entries of one (rows × labeled rows) block of the start-up at most (4 MB in float32).
 _BLOCK_ELEMENTS = 1 << 20
+#: Start-up by runs: runs must hold this many rows on average, or the plain scan runs.
+_MIN_MEAN_RUN = 4
+#: A run with at most this many candidate labeled rows gets exact distances to them alone.
+_FEW_CANDIDATES = 32
+#: Exact (row, labeled row) pairs of the start-up by runs computed together at most.
+_PAIRS_PER_BATCH = 1 << 18
 #: Entries of one float64 block of exact differences at most (2 MB).
 _EXACT_ELEMENTS = 1 << 18
 #: Pruning pays while it leaves at most this fraction of the rows (and has fewer centers).
@@ -223,7 +230,71 @@ class _Cover:
         self.reach[rows] = 4 * d2
 
     def _nearest_labeled(self, labeled: Matrix) -> None:
-        """d2 and center of every row against the labeled rows, exactly.
+        """d2 and center of every row against the labeled rows, exactly: by runs of consecutive
+        rows where the pool has that structure (video), else by one scan of all pairs."""
+        if self.on_torch or not self._nearest_labeled_by_runs(labeled):
+            self._nearest_labeled_scan(labeled, None)
+
+    def _nearest_labeled_by_runs(self, labeled: np.ndarray) -> bool:
+        """The start-up on runs of consecutive, close rows (``runs.close_runs``); False, having
+        changed nothing, where the pool has too little of that structure.
+
+        A run is a ball (center m, radius R) around its rows. With D(c) = ‖m − c‖ for every
+        labeled c, every row u of the run has d(u) <= min D + R, and ‖u − c‖ >= D(c) − R: only
+        the labeled rows with D(c) − R <= min D + R can be nearest to a row of the run. Runs
+        with few such candidates get exact distances to them alone; the rows of the others are
+        scanned against every labeled row. Per run: one float64 product with the labeled rows
+        (bounds widened by their rounding error), instead of one per row.
+        """
+        bounds = close_runs(self.x, chunk=self.chunk)
+        if len(bounds) - 1 > self.x.shape[0] / _MIN_MEAN_RUN:
+            self.stats["startup_runs"] = 0
+            return False
+        dim = self.x.shape[1]
+        references = self.x[labeled].astype(np.float64)
+        references_sq = self.sq[labeled]
+        rounding = (dim + 8) * 2.0**-51
+        scanned: list[np.ndarray] = []
+        pair_rows: list[np.ndarray] = []
+        pair_positions: list[np.ndarray] = []
+        pairs = 0
+        per_block = max(1, _BLOCK_ELEMENTS // len(labeled))
+        for first in range(0, len(bounds) - 1, per_block):
+            starts = bounds[first : first + per_block + 1]
+            centers, radii = run_balls(self.x, starts)
+            centers_sq = (centers * centers).sum(1)
+            approx = centers_sq[:, None] + references_sq[None, :] - 2 * centers @ references.T
+            error = rounding * (centers_sq[:, None] + references_sq[None, :])
+            low = np.sqrt(np.maximum(approx - error, 0.0))
+            high = np.sqrt(approx + error)
+            reach = (high.min(1) + 2 * radii)[:, None]
+            candidates = low <= reach
+            counts = candidates.sum(1)
+            for run, count in enumerate(counts):
+                rows = np.arange(starts[run], starts[run + 1])
+                if count > _FEW_CANDIDATES:
+                    scanned.append(rows)
+                    continue
+                positions = np.flatnonzero(candidates[run])
+                pair_rows.append(np.repeat(rows, count))
+                pair_positions.append(np.tile(positions, len(rows)))
+                pairs += len(rows) * count
+            if pairs >= _PAIRS_PER_BATCH:
+                self._take_closer(
+                    np.concatenate(pair_rows), np.concatenate(pair_positions), labeled
+                )
+                pair_rows, pair_positions, pairs = [], [], 0
+        if pairs:
+            self._take_closer(np.concatenate(pair_rows), np.concatenate(pair_positions), labeled)
+        rest = np.concatenate(scanned) if scanned else np.empty(0, dtype=np.int64)
+        self.stats["startup_runs"] = len(bounds) - 1
+        self.stats["startup_rows_scanned"] = len(rest)
+        if len(rest):
+            self._nearest_labeled_scan(labeled, rest)
+        return True
+
+    def _nearest_labeled_scan(self, labeled: Matrix, rows: np.ndarray | None) -> None:
+        """d2 and center of ``rows`` (None: every row) against the labeled rows, exactly.
 
         Blocks of approximate squared distances (matrix products, off by at most
         tol(u) = 4g·(‖u‖² + max‖c‖²)) are scanned once. With m(u) the smallest approximate value
@@ -231,36 +302,44 @@ class _Cover:
         approximate value is <= min(m(u) + 2·tol(u), e(u) + tol(u)): any other c is provably no
         closer than a row already recomputed (or, for m, than the row giving m, which is).
         """
-        x, n = self.x, self.x.shape[0]
+        x = self.x
+        approx_sq = squared_norms(x, self.chunk)
         tol = 4 * self.g * (self.sq + float(self.sq[labeled].max()))
-        approx_min = self._full(n, np.inf, dtype=x.dtype)
-        sq = squared_norms(x, self.chunk)
-        blocks = squared_distance_blocks(
-            x,
-            x,
-            chunk=self.chunk,
-            reference_chunk=max(self.chunk, _BLOCK_ELEMENTS // self.chunk),
-            reference_rows=labeled,
-            query_sq=sq,
-            reference_sq=sq,
-        )
-        for start, ref_start, block in blocks:
-            rows = slice(start, start + block.shape[0])
-            local = self._arange(block.shape[0])
-            nearest = block.argmin(1)
-            low = block[local, nearest]
-            approx_min[rows] = self._minimum(approx_min[rows], low)
-            # each row's nearest in the block first: often exact 0 or decisive
-            first = self._nonzero(low <= self._threshold(approx_min, tol, rows, block.dtype))
-            self._take_closer(start + first, ref_start + nearest[first], labeled)
-            block[local, nearest] = np.inf
-            bound = self._threshold(approx_min, tol, rows, block.dtype)
-            more = self._nonzero(self._row_min(block) <= bound)  # usually few rows
-            near, columns = self._nonzero(block[more] <= bound[more, None], pairs=True)
-            self._take_closer(start + more[near], ref_start + columns, labeled)
+        approx_min = self._full(x.shape[0], np.inf, dtype=x.dtype)
+        batches = [None] if rows is None else np.array_split(rows, -(-len(rows) // self.chunk))
+        for subset in batches:
+            blocks = squared_distance_blocks(
+                x if subset is None else x[subset],
+                x,
+                chunk=self.chunk,
+                reference_chunk=max(self.chunk, _BLOCK_ELEMENTS // self.chunk),
+                reference_rows=labeled,
+                query_sq=approx_sq if subset is None else approx_sq[subset],
+                reference_sq=approx_sq,
+            )
+            for start, ref_start, block in blocks:
+                stop = start + block.shape[0]
+                local = self._arange(block.shape[0])
+                at = slice(start, stop) if subset is None else subset[start:stop]
+                row_ids = local + start if subset is None else at
+                nearest = block.argmin(1)
+                low = block[local, nearest]
+                approx_min[at] = self._minimum(approx_min[at], low)
+                # each row's nearest in the block first: often exact 0 or decisive
+                first = self._nonzero(low <= self._threshold(approx_min, tol, at, block.dtype))
+                self._take_closer(row_ids[first], ref_start + nearest[first], labeled)
+                block[local, nearest] = np.inf
+                bound = self._threshold(approx_min, tol, at, block.dtype)
+                more = self._nonzero(self._row_min(block) <= bound)  # usually few rows
+                near, columns = self._nonzero(block[more] <= bound[more, None], pairs=True)
+                self._take_closer(row_ids[more[near]], ref_start + columns, labeled)
 
     def _threshold(
-        self, approx_min: Matrix, tol: Matrix, rows: slice, dtype: np.dtype | torch.dtype
+        self,
+        approx_min: Matrix,
+        tol: Matrix,
+        rows: slice | np.ndarray,
+        dtype: np.dtype | torch.dtype,
     ) -> Matrix:
         """Approximate values above which no labeled row can beat the exact d2 of ``rows``
         (-inf where d2 is 0), rounded up to ``dtype``."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from alseg.errors import DataError
 from alseg.io import atomic_write_bytes, writable_folder
 from alseg.report import tables
+from alseg.report.against_random import against_random_tables
 from alseg.report.curves import budget_curves
 from alseg.report.guide import guide_cells, guide_csv, guide_table
 from alseg.report.html import html_document
@@ -64,6 +65,9 @@ def write_report(
         Section("Ranking with paired statistics", tables=report.ranking_tables),
         Section("Best method per scenario", tables=[guide_table(cells)] if cells else []),
         Section("Selection diagnostics", tables=tables.diagnostics_tables(summaries)),
+        Section(
+            "Against Random: per-class gains and saturation", tables=against_random_tables(records)
+        ),
         Section("Budget curves", figures=_relative(curves, report.out_dir, ".png")),
         Section(
             "t-SNE of the first acquisition",
