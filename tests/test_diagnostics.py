@@ -3,6 +3,7 @@ import pytest
 from scipy.spatial.distance import pdist
 
 from alseg.diagnostics import mean_pairwise_distance, selection_diagnostics
+from alseg.neighbours import near_duplicate_radius
 
 
 def test_counts_and_temporal_neighbours_by_hand():
@@ -52,3 +53,17 @@ def test_mean_pairwise_distance_matches_scipy_and_samples_large_sets():
     sampled = mean_pairwise_distance(x, 10, np.random.default_rng(0))
     assert sampled == pytest.approx(pdist(x).mean(), rel=0.5)
     assert np.isnan(mean_pairwise_distance(x[:1], 10, rng))
+
+
+@pytest.mark.parametrize("pair_sample", [10, 1_000_000])
+def test_pool_rows_read_in_place_give_the_values_of_a_copy(pair_sample):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    rows = np.sort(rng.choice(300, 120, replace=False))
+    assert near_duplicate_radius(x, 3, pair_sample=pair_sample, rows=rows) == (
+        near_duplicate_radius(x[rows], 3, pair_sample=pair_sample)
+    )
+    for max_points in (50, 500):
+        in_place = mean_pairwise_distance(x, max_points, np.random.default_rng(1), rows)
+        copied = mean_pairwise_distance(x[rows], max_points, np.random.default_rng(1))
+        assert in_place == copied

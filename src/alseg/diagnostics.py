@@ -14,12 +14,17 @@ NEIGHBOUR_FRAMES = 5  # picks this close in time (same sequence) count as tempor
 SPREAD_SAMPLE = 2000  # points (seeded sample) the mean pairwise distance is measured on
 
 
-def mean_pairwise_distance(x: np.ndarray, max_points: int, rng: np.random.Generator) -> float:
-    """Mean Euclidean distance over distinct pairs (of a seeded sample of ``max_points``)."""
-    if len(x) < 2:
+def mean_pairwise_distance(
+    x: np.ndarray, max_points: int, rng: np.random.Generator, rows: np.ndarray | None = None
+) -> float:
+    """Mean Euclidean distance over distinct pairs of ``x[rows]`` (all rows by default; of a
+    seeded sample of ``max_points`` rows, gathered alone)."""
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+    if len(rows) < 2:
         return float("nan")
-    if len(x) > max_points:
-        x = x[rng.choice(len(x), max_points, replace=False)]
+    if len(rows) > max_points:
+        rows = rows[rng.choice(len(rows), max_points, replace=False)]
+    x = x[rows]
     total = 0.0
     for _, _, block in pairwise_blocks(x.astype(np.float64)):
         distances = np.sqrt(np.maximum(block, 0))
@@ -39,7 +44,8 @@ def selection_diagnostics(
     """Distinct sequences/groups of the picks, temporal and embedding near-duplicates, spread.
 
     A pick is a near-duplicate when another pick lies within the near-duplicate radius of the
-    unlabeled pool (``alseg.neighbours``, the radius ``alseg advise`` uses)."""
+    unlabeled pool (``alseg.neighbours``, the radius ``alseg advise`` uses). The pool's rows are
+    read in place (memory independent of its size beyond index arrays)."""
     picks = np.asarray(picks)
     seqs = [sequences[i] for i in picks]
     result: dict[str, float | int] = {
@@ -50,10 +56,10 @@ def selection_diagnostics(
     }
     if embeddings is not None and len(picks) >= 2:
         rng = np.random.default_rng(seed)
-        pool = embeddings[unlabeled]
+        unlabeled = np.asarray(unlabeled)
         picked = embeddings[picks]
-        pool_spread = mean_pairwise_distance(pool, SPREAD_SAMPLE, rng)
-        radius = near_duplicate_radius(pool, seed)
+        pool_spread = mean_pairwise_distance(embeddings, SPREAD_SAMPLE, rng, unlabeled)
+        radius = near_duplicate_radius(embeddings, seed, rows=unlabeled)
         nearest_pick = neighbour_stats(picked, radius).distance
         result["near_duplicate_share"] = float(np.mean(nearest_pick <= radius))
         result["pick_spread"] = mean_pairwise_distance(picked, SPREAD_SAMPLE, rng)

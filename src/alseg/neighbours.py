@@ -105,25 +105,31 @@ def neighbour_stats(
 
 
 def typical_distance(
-    embeddings: np.ndarray, seed: int = 0, *, pair_sample: int = PAIR_SAMPLE
+    embeddings: np.ndarray,
+    seed: int = 0,
+    *,
+    pair_sample: int = PAIR_SAMPLE,
+    rows: np.ndarray | None = None,
 ) -> float:
     """Median non-zero distance between two images: exact over all pairs up to ``pair_sample``
     pairs, otherwise over ``pair_sample`` seeded random pairs (chosen in an order that depends on
     the embeddings only, so the result does not depend on the pool's order). 0 when all coincide
-    (exact copies are left out so that they do not shrink it)."""
+    (exact copies are left out so that they do not shrink it). ``rows``: of ``embeddings[rows]``,
+    read without copying them."""
     x = _float_rows(embeddings)
-    n = x.shape[0]
+    rows = np.arange(x.shape[0]) if rows is None else np.asarray(rows)
+    n = len(rows)
     if n * (n - 1) // 2 <= pair_sample:
         first, second = np.triu_indices(n, 1)
     else:
         rng = np.random.default_rng(seed)
         direction = rng.standard_normal(x.shape[1]).astype(np.float32)
-        canonical = np.argsort(_project(x, direction), kind="stable")
+        canonical = np.argsort(_project(x, direction, rows), kind="stable")
         first = rng.integers(0, n, size=pair_sample)
         second = rng.integers(0, n - 1, size=pair_sample)
         second += second >= first
         first, second = canonical[first], canonical[second]
-    distances = paired_distances(x, first, second)
+    distances = paired_distances(x, rows[first], rows[second])
     distances = distances[distances > 0]
     return float(np.median(distances)) if distances.size else 0.0
 
@@ -134,10 +140,12 @@ def near_duplicate_radius(
     fraction: float = NEAR_DUPLICATE_FRACTION,
     *,
     pair_sample: int = PAIR_SAMPLE,
+    rows: np.ndarray | None = None,
 ) -> float:
-    """Distance up to which two images of this pool are near-duplicates: ``fraction`` x the
-    typical distance (see the module docstring for the calibration of the default)."""
-    return fraction * typical_distance(embeddings, seed, pair_sample=pair_sample)
+    """Distance up to which two images of this pool (``embeddings[rows]``: all rows by default)
+    are near-duplicates: ``fraction`` x the typical distance (see the module docstring for the
+    calibration of the default)."""
+    return fraction * typical_distance(embeddings, seed, pair_sample=pair_sample, rows=rows)
 
 
 def _float_rows(embeddings: np.ndarray) -> np.ndarray:
@@ -147,11 +155,11 @@ def _float_rows(embeddings: np.ndarray) -> np.ndarray:
     return x if x.dtype in (np.float16, np.float32) else x.astype(np.float32)
 
 
-def _project(x: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """``x @ direction`` in float32, ``ROW_CHUNK`` rows at a time."""
-    out = np.empty(x.shape[0], dtype=np.float32)
-    for start in range(0, x.shape[0], ROW_CHUNK):
+def _project(x: np.ndarray, direction: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows] @ direction`` in float32, ``ROW_CHUNK`` rows at a time."""
+    out = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), ROW_CHUNK):
         out[start : start + ROW_CHUNK] = (
-            np.asarray(x[start : start + ROW_CHUNK], np.float32) @ direction
+            np.asarray(x[rows[start : start + ROW_CHUNK]], np.float32) @ direction
         )
     return out
