@@ -29,6 +29,7 @@ from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult, Evaluation
 from alseg.data.base import SegDataset, SubsetDataset
 from alseg.data.registry import create_dataset
+from alseg.devices import cpu_bf16
 from alseg.diagnostics import selection_diagnostics
 from alseg.errors import ConfigError
 from alseg.evaluate import evaluate
@@ -232,15 +233,16 @@ def run_loop(
     state = state or initial_state(config, setup.pool)
     for cycle in range(state.cycle, len(steps)):
         current = state
-        trained = hooks.trained_cycle(
-            current, partial(train_cycle, setup, current, len(steps), reporter, hooks.new_model)
-        )
-        acquired = np.asarray([], dtype=np.int64)
-        diagnostics: dict[str, float | int | None] = {}
-        started = time.perf_counter()
-        if cycle + 1 < len(steps):
-            k = steps[cycle + 1][1] - len(current.labeled)
-            acquired, diagnostics = acquire(setup, trained.model, current, k, reporter)
+        with cpu_bf16(config.train.cpu_bf16):
+            trained = hooks.trained_cycle(
+                current, partial(train_cycle, setup, current, len(steps), reporter, hooks.new_model)
+            )
+            acquired = np.asarray([], dtype=np.int64)
+            diagnostics: dict[str, float | int | None] = {}
+            started = time.perf_counter()
+            if cycle + 1 < len(steps):
+                k = steps[cycle + 1][1] - len(current.labeled)
+                acquired, diagnostics = acquire(setup, trained.model, current, k, reporter)
         result = CycleResult(
             **trained.evaluation.model_dump(),
             cycle=cycle,

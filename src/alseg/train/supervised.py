@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from alseg.devices import train_autocast
 from alseg.train.common import (
     Timer,
     endless_batches,
@@ -33,7 +34,8 @@ def fit_supervised(request: FitRequest) -> FitResult:
     for iteration in range(total):
         poly_lr(optimizer, iteration, total, train.poly_power)
         images, masks = to_device(*next(batches), device, train.channels_last)
-        loss = labeled_loss(model(images), masks)
+        with train_autocast(device, train.cpu_bf16):
+            loss = labeled_loss(model(images), masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
