@@ -266,7 +266,7 @@ class _Cover:
             approx = centers_sq[:, None] + references_sq[None, :] - 2 * centers @ references.T
             error = rounding * (centers_sq[:, None] + references_sq[None, :])
             low = np.sqrt(np.maximum(approx - error, 0.0))
-            high = np.sqrt(approx + error)
+            high = np.sqrt(np.maximum(approx + error, 0.0))
             reach = (high.min(1) + 2 * radii)[:, None]
             candidates = low <= reach
             counts = candidates.sum(1)
