@@ -46,9 +46,7 @@ def main() -> None:
             final = {s: r.mious[-1] for s, r in seeds.items()}
             line = " | ".join(e.text(1) for e in per_step)
             gain = paired_difference(final, first).text(1)
-            versus = (
-                paired_difference(final, random_final).text(1) if strategy != "random" else "-"
-            )
+            versus = paired_difference(final, random_final).text(1) if strategy != "random" else "-"
             print(f"  {strategy:<8} {line} | gain {gain} | final − Random {versus}")
 
 
