@@ -65,10 +65,10 @@ def _synthdrive_guide() -> dict[str, Any]:
     """Does the guide hold on synthdrive? The redundancy dial (Pool-0f, 5f, 21f: 2,100 frames
     each, 100 groups of 21 consecutive frames in 21f, so Random cannot cover every group early),
     Random / Entropy / Coreset, five seeds, a high (10-10@30) and a low (2-2@6) budget, with the
-    paired statistics of the report. Sized for about an hour on two CPU cores (two runs at a time,
-    ``--executor ray --cpus-per-run 1``): 32x64 frames and a fixed 200 training iterations per
-    cycle, so that a method's labels, not a training length growing with them, make its curve
-    (docs/guide-study.md; the README gives the measured time)."""
+    paired statistics of the report. 32x64 frames and a fixed 200 training iterations per cycle,
+    so that a method's labels, not a training length growing with them, make its curve
+    (docs/guide-study.md). Measured: 1 h 16 min on two CPU cores, two runs at a time
+    (``--executor ray --cpus-per-run 1``)."""
     return {
         "name": "synthdrive-guide",
         "pools": [{"dataset": "synthdrive", "kind": kind, "size": 2100} for kind in GUIDE_POOLS],
