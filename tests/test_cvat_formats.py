@@ -59,9 +59,13 @@ print(json.dumps({
 
 
 def cvat_python() -> Path:
+    """The Python named by ALSEG_CVAT_PYTHON (it must be one: .ci/run sets it only after
+    installing cvat-cli), else .ci/cvat-venv's; without either the test skips."""
     given = os.environ.get(CVAT_ENV)
     path = Path(given) if given else CI_PYTHON
     if not path.is_file():
+        if given:
+            pytest.fail(f"{CVAT_ENV}={given} is not a Python interpreter")
         pytest.skip(
             f"no CVAT client: set {CVAT_ENV} to a Python with cvat-cli installed (.ci/run "
             f"installs one into .ci/cvat-venv); {path} is not one"

@@ -273,23 +273,27 @@ def test_video_like_near_duplicates_match_float64_oracle(
     assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
 
 
+def exact_video_picks(
+    drives: int, dim: int, seed: int, labeled: int, k: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Stats of k picks on video-like data (100 frames per drive) after checking them exact."""
+    points = video_like(drives=drives, frames=100, dim=dim, step=1e-3, seed=seed)
+    rows = np.unique(np.random.default_rng(seed + 1).choice(len(points), labeled, replace=False))
+    stats: dict[str, int] = {}
+    picks = _greedy_picks(points, rows, k, 1024, stats=stats)
+    assert picks.tolist() == oracle_greedy(points, rows, k)
+    return points, stats
+
+
 def test_video_like_picks_are_exact_and_pruning_reads_a_fraction_of_the_rows() -> None:
     # the issue's case: jitter 1e-3 on |x|² ~ 590, where ‖x‖² − 2x·c + ‖c‖² in float32 diverged
-    points = video_like(drives=20, frames=100, dim=256, step=1e-3, seed=0)
-    labeled = np.unique(np.random.default_rng(1).choice(len(points), 20, replace=False))
-    stats: dict[str, int] = {}
-    picks = _greedy_picks(points, labeled, 150, 1024, stats=stats)
-    assert picks.tolist() == oracle_greedy(points, labeled, 150)
+    points, stats = exact_video_picks(drives=20, dim=256, seed=0, labeled=20, k=150)
     assert stats["full_passes"] == 0
     assert stats["rows_read"] < 0.2 * len(points) * 149
 
 
 def test_video_like_startup_compares_runs_not_rows() -> None:
-    points = video_like(drives=40, frames=100, dim=64, step=1e-3, seed=2)
-    labeled = np.unique(np.random.default_rng(4).choice(len(points), 120, replace=False))
-    stats: dict[str, int] = {}
-    picks = _greedy_picks(points, labeled, 50, 1024, stats=stats)
-    assert picks.tolist() == oracle_greedy(points, labeled, 50)
+    points, stats = exact_video_picks(drives=40, dim=64, seed=2, labeled=120, k=50)
     assert 40 <= stats["startup_runs"] <= len(points) / 10
     assert stats["startup_rows_scanned"] < 0.2 * len(points)
 

@@ -44,9 +44,13 @@ IDS = np.asarray([c["id"] for c in FOLDER_CLASSES] + [255], dtype=np.uint8)
 
 
 def server_executable() -> Path:
+    """The server named by ALSEG_LABEL_STUDIO (it must be one: .ci/run sets it only after
+    installing it), else .ci/labelstudio-venv's; without either the test skips."""
     given = os.environ.get(SERVER_ENV)
     path = Path(given) if given else CI_SERVER
     if not path.is_file() or not os.access(path, os.X_OK):
+        if given:
+            pytest.fail(f"{SERVER_ENV}={given} is not a label-studio executable")
         pytest.skip(
             f"no Label Studio server: set {SERVER_ENV} to a label-studio executable "
             f"(.ci/run installs one into .ci/labelstudio-venv); {path} is not one"

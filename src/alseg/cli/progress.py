@@ -5,16 +5,9 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from alseg.bars import progress_bars
 from alseg.cycle import CycleResult
 from alseg.loop import ExperimentResult
 
@@ -24,16 +17,7 @@ class RichReporter:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self.progress = progress_bars(console, 28, transient=False)
         self.cycles_task = self.progress.add_task("cycles", total=None, info="")
         self.phase_task = self.progress.add_task("starting", total=None, info="")
 

@@ -11,16 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
+from alseg.bars import progress_bars
 from alseg.data.base import SegDataset
 from alseg.errors import ConfigError, DataError
 
@@ -80,16 +74,7 @@ def _phases(lines: bool = True) -> Iterator[Report]:
     """Progress of a long command: bars with elapsed time and ETA on a terminal; when stdout is
     not a terminal (a log file), one line per phase on stdout (none when ``lines`` is False)."""
     if console.is_terminal:
-        with Progress(
-            TextColumn("{task.description:>20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
+        with progress_bars(err_console, 20, info=False, transient=True) as progress:
             yield _PhaseProgress(progress)
     elif lines:
         reporter = _PhaseLines(console)

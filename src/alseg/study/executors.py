@@ -35,15 +35,8 @@ from typing import Any, Protocol
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from alseg.bars import progress_bars
 from alseg.config import ExperimentConfig
 from alseg.cycle import CycleResult
 from alseg.devices import resolve_device
@@ -118,16 +111,7 @@ class StudyProgress:
         self.console = console
         self.store = store
         self.cycles_by_key = {run.key: run.cycles for run in runs}
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<34}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=console is None,
-        )
+        self.progress = progress_bars(console, 34, disable=console is None)
         self.runs_task = self.progress.add_task("runs", total=len(runs), info="")
         total_cycles = sum(self.cycles_by_key.values())
         self.cycles_task = self.progress.add_task("cycles", total=total_cycles, info="")
