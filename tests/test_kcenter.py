@@ -177,11 +177,15 @@ def assert_all_paths_match_oracle(
     chunk_size: int,
     block_elements: int,
     few_candidates: int,
+    nearby_run: int = kcenter._NEARBY_RUN,
+    min_mean_run: float = kcenter._MIN_MEAN_RUN,
 ) -> None:
     expected = oracle_greedy(points, labeled, k)
     with (
         mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements),
         mock.patch.object(kcenter, "_FEW_CANDIDATES", few_candidates),
+        mock.patch.object(kcenter, "_NEARBY_RUN", nearby_run),
+        mock.patch.object(kcenter, "_MIN_MEAN_RUN", min_mean_run),
     ):
         for prune in (True, False):
             got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size, prune=prune)
@@ -237,6 +241,10 @@ chunking = {
     "block_elements": st.sampled_from([1, 16, 1 << 22]),
     # start-up by runs: every run scanned (0), a mix, every run by its candidates alone
     "few_candidates": st.sampled_from([0, 2, 1 << 20]),
+    # pruning by run representatives: runs of 1, 2 or 8 rows
+    "nearby_run": st.sampled_from([1, 2, 8]),
+    # runs used however short they are (1), or only with video-like structure (4)
+    "min_mean_run": st.sampled_from([1, 4]),
 }
 
 
@@ -247,8 +255,12 @@ def test_random_points_match_float64_oracle(
     chunk_size: int,
     block_elements: int,
     few_candidates: int,
+    nearby_run: int,
+    min_mean_run: float,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
+    assert_all_paths_match_oracle(
+        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -258,8 +270,12 @@ def test_duplicate_heavy_points_match_float64_oracle(
     chunk_size: int,
     block_elements: int,
     few_candidates: int,
+    nearby_run: int,
+    min_mean_run: float,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
+    assert_all_paths_match_oracle(
+        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -269,8 +285,12 @@ def test_video_like_near_duplicates_match_float64_oracle(
     chunk_size: int,
     block_elements: int,
     few_candidates: int,
+    nearby_run: int,
+    min_mean_run: float,
 ) -> None:
-    assert_all_paths_match_oracle(*problem, chunk_size, block_elements, few_candidates)
+    assert_all_paths_match_oracle(
+        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+    )
 
 
 def exact_video_picks(
@@ -289,6 +309,7 @@ def test_video_like_picks_are_exact_and_pruning_reads_a_fraction_of_the_rows() -
     # the case: jitter 1e-3 on |x|² ~ 590, where ‖x‖² − 2x·c + ‖c‖² in float32 diverged
     points, stats = exact_video_picks(drives=20, dim=256, seed=0, labeled=20, k=150)
     assert stats["full_passes"] == 0
+    assert stats["nearby_runs"] == 20 * 100 / kcenter._NEARBY_RUN  # pruning by representatives
     assert stats["rows_read"] < 0.2 * len(points) * 149
 
 
@@ -306,4 +327,5 @@ def test_random_points_fall_back_to_full_passes_and_retry_pruning_rarely() -> No
     picks = _greedy_picks(points, np.unique(labeled), 300, 1024, stats=stats)
     assert picks.tolist() == oracle_greedy(points, labeled, 300)
     assert stats["full_passes"] >= 280
+    assert stats["nearby_runs"] == 0  # no runs of close rows in random data
     assert stats["rows_read"] < 1.05 * 2000 * 299

@@ -154,15 +154,15 @@ class _Cover:
         self.centers = self._full(len(labeled) + more_centers, 0, integer=True)
         self.count = len(labeled)
         self.dots = self._full(n, 0.0, dtype=x.dtype)
-        edges = None if self.on_torch else gap_edges(x, chunk=max(chunk, 4096))
-        #: per row: the middle row of its short run and an upper bound of the distance to it
-        self.nearby = None if edges is None else self._nearby(edges)
         self.stats: dict[str, float] = {
             "picks_updated": 0,
             "rows_read": 0,
             "rows_exact": 0,
             "full_passes": 0,
         }
+        edges = None if self.on_torch else gap_edges(x, chunk=max(chunk, 4096))
+        #: per row: the middle row of its short run and an upper bound of the distance to it
+        self.nearby = None if edges is None else self._nearby(edges)
         if len(labeled):
             rows = self._index(labeled)
             self.centers[: len(labeled)] = rows
@@ -228,9 +228,9 @@ class _Cover:
     def _nearby(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Representatives for pruning: None where the pool has too few runs of close rows."""
         bounds = split_runs(edges, _NEARBY_RUN)
-        if len(bounds) - 1 > self.x.shape[0] / _MIN_MEAN_RUN:
-            return None
-        return run_representatives(self.x, bounds)
+        structured = len(bounds) - 1 <= self.x.shape[0] / _MIN_MEAN_RUN
+        self.stats["nearby_runs"] = len(bounds) - 1 if structured else 0
+        return run_representatives(self.x, bounds) if structured else None
 
     def _register(self, pick: int) -> None:
         self.centers[self.count] = pick
