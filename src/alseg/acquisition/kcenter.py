@@ -28,7 +28,14 @@ import time
 import numpy as np
 import torch
 
-from alseg.acquisition.runs import MAX_RUN, gap_edges, run_balls, run_representatives, split_runs
+from alseg.acquisition.runs import (
+    MAX_RUN,
+    gap_edges,
+    middle_rows,
+    run_balls,
+    run_representatives,
+    split_runs,
+)
 from alseg.distances import (
     Matrix,
     as_index_array,
@@ -47,6 +54,10 @@ _BLOCK_ELEMENTS = 1 << 20
 _MIN_MEAN_RUN = 4
 #: Rows of one run of the pruning by representatives at most.
 _NEARBY_RUN = 8
+#: Representatives are used if rows lie this close to them, relative to other rows (medians).
+_NEARBY_MAX_OFFSET = 0.25
+#: Rows sampled to compare those distances.
+_NEARBY_SAMPLE = 1024
 #: A run with at most this many candidate labeled rows gets exact distances to them alone.
 _FEW_CANDIDATES = 32
 #: Exact (row, labeled row) pairs of the start-up by runs computed together at most.
@@ -226,9 +237,19 @@ class _Cover:
         return rows[low < reach]
 
     def _nearby(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Representatives for pruning: None where the pool has too few runs of close rows."""
+        """Representatives for pruning: None where the pool has too few runs of close rows
+        (runs too short, or rows about as far from their representative as from other rows,
+        as in random data; judged on a sample)."""
+        n = self.x.shape[0]
         bounds = split_runs(edges, _NEARBY_RUN)
-        structured = len(bounds) - 1 <= self.x.shape[0] / _MIN_MEAN_RUN
+        structured = len(bounds) - 1 <= n / _MIN_MEAN_RUN
+        if structured:
+            rng = np.random.default_rng(0)
+            rows = rng.integers(0, n, size=min(n, _NEARBY_SAMPLE))
+            others = rng.integers(0, n, size=len(rows))
+            near = exact_squared_pairs(self.x, rows, middle_rows(bounds)[rows])
+            far = exact_squared_pairs(self.x, rows, others)
+            structured = np.median(near) <= _NEARBY_MAX_OFFSET**2 * np.median(far)
         self.stats["nearby_runs"] = len(bounds) - 1 if structured else 0
         return run_representatives(self.x, bounds) if structured else None
 

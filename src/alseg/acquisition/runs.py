@@ -57,8 +57,7 @@ def split_runs(edges: np.ndarray, max_run: int) -> np.ndarray:
 def run_representatives(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For every row, the middle row of its run (of ``bounds``) and an upper bound (float64)
     of its distance to it, computed as :func:`run_balls` does its radii."""
-    sizes = np.diff(bounds)
-    representatives = np.repeat(bounds[:-1] + sizes // 2, sizes)
+    representatives = middle_rows(bounds)
     dim = x.shape[1]
     squared = np.empty(x.shape[0], dtype=np.float64)
     for start in range(0, x.shape[0], _ROWS_PER_BATCH):
@@ -66,6 +65,12 @@ def run_representatives(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, 
         diff = x[start:stop] - x[representatives[start:stop]]
         squared[start:stop] = np.einsum("ij,ij->i", diff, diff)
     return representatives, _distance_bound(squared, x.dtype, dim)
+
+
+def middle_rows(bounds: np.ndarray) -> np.ndarray:
+    """For every row, the middle row of its run of ``bounds``."""
+    sizes = np.diff(bounds)
+    return np.repeat(bounds[:-1] + sizes // 2, sizes)
 
 
 def run_balls(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
