@@ -179,12 +179,14 @@ def assert_all_paths_match_oracle(
     few_candidates: int,
     nearby_run: int = kcenter._NEARBY_RUN,
     min_mean_run: float = kcenter._MIN_MEAN_RUN,
+    subset_share: float = kcenter._SUBSET_SHARE,
 ) -> None:
     expected = oracle_greedy(points, labeled, k)
     with (
         mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements),
         mock.patch.object(kcenter, "_FEW_CANDIDATES", few_candidates),
         mock.patch.object(kcenter, "_NEARBY_RUN", nearby_run),
+        mock.patch.object(kcenter, "_SUBSET_SHARE", subset_share),
         mock.patch.object(kcenter, "_MIN_MEAN_RUN", min_mean_run),
         mock.patch.object(kcenter, "_NEARBY_MAX_OFFSET", 1e150 if min_mean_run == 1 else 0.25),
     ):
@@ -242,8 +244,10 @@ chunking = {
     "block_elements": st.sampled_from([1, 16, 1 << 22]),
     # start-up by runs: every run scanned (0), a mix, every run by its candidates alone
     "few_candidates": st.sampled_from([0, 2, 1 << 20]),
-    # pruning by run representatives: runs of 1, 2 or 8 rows
+    # pruning by run representatives and the start-up's second level: runs of 1, 2 or 8 rows
     "nearby_run": st.sampled_from([1, 2, 8]),
+    # second level: every short run scanned (0), some, every one against its candidates (1)
+    "subset_share": st.sampled_from([0.0, 0.5, 1.0]),
     # runs used however short they are (1), or only with video-like structure (4)
     "min_mean_run": st.sampled_from([1, 4]),
 }
@@ -258,9 +262,16 @@ def test_random_points_match_float64_oracle(
     few_candidates: int,
     nearby_run: int,
     min_mean_run: float,
+    subset_share: float,
 ) -> None:
     assert_all_paths_match_oracle(
-        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+        *problem,
+        chunk_size,
+        block_elements,
+        few_candidates,
+        nearby_run,
+        min_mean_run,
+        subset_share,
     )
 
 
@@ -273,9 +284,16 @@ def test_duplicate_heavy_points_match_float64_oracle(
     few_candidates: int,
     nearby_run: int,
     min_mean_run: float,
+    subset_share: float,
 ) -> None:
     assert_all_paths_match_oracle(
-        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+        *problem,
+        chunk_size,
+        block_elements,
+        few_candidates,
+        nearby_run,
+        min_mean_run,
+        subset_share,
     )
 
 
@@ -288,9 +306,16 @@ def test_video_like_near_duplicates_match_float64_oracle(
     few_candidates: int,
     nearby_run: int,
     min_mean_run: float,
+    subset_share: float,
 ) -> None:
     assert_all_paths_match_oracle(
-        *problem, chunk_size, block_elements, few_candidates, nearby_run, min_mean_run
+        *problem,
+        chunk_size,
+        block_elements,
+        few_candidates,
+        nearby_run,
+        min_mean_run,
+        subset_share,
     )
 
 

@@ -33,7 +33,7 @@ def test_runs_partition_the_rows_and_bounds_hold(x: np.ndarray, max_run: int) ->
     assert (sizes >= 1).all() and (sizes <= max_run).all()
     assert set(gap_edges(x)) <= set(bounds)
 
-    centers, radii = run_balls(x, bounds)
+    centers, radii = run_balls(x, bounds[:-1], bounds[1:])
     assert centers.dtype == x.dtype
     for run, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         assert exact_distances(x[start:stop], centers[run]).max() <= radii[run]

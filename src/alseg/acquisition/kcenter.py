@@ -24,6 +24,7 @@ accelerator work on torch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -62,6 +63,9 @@ _NEARBY_SAMPLE = 1024
 _FEW_CANDIDATES = 32
 #: Exact (row, labeled row) pairs of the start-up by runs computed together at most.
 _PAIRS_PER_BATCH = 1 << 18
+#: A short run's rows get a product with their candidates if these are at most this share of
+#: the labeled rows, else they are scanned against all.
+_SUBSET_SHARE = 0.5
 #: Entries of one float64 block of exact differences at most (2 MB).
 _EXACT_ELEMENTS = 1 << 18
 #: Bytes of rows gathered for one product at most: small enough to stay in cache (1 MB; 4 MB
@@ -138,6 +142,29 @@ def _greedy_picks(
     if stats is not None:
         stats.update(cover.stats)
     return picks
+
+
+class _PairBatch:
+    """(row, labeled position) pairs collected until ``_PAIRS_PER_BATCH``, then handed to
+    ``take`` together."""
+
+    def __init__(self, take: Callable[[np.ndarray, np.ndarray], None]) -> None:
+        self.take = take
+        self.rows: list[np.ndarray] = []
+        self.positions: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, rows: np.ndarray, positions: np.ndarray) -> None:
+        self.rows.append(rows)
+        self.positions.append(positions)
+        self.count += len(rows)
+        if self.count >= _PAIRS_PER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.count:
+            self.take(np.concatenate(self.rows), np.concatenate(self.positions))
+        self.rows, self.positions, self.count = [], [], 0
 
 
 class _Cover:
@@ -293,63 +320,107 @@ class _Cover:
             self._nearest_labeled_scan(labeled, None)
 
     def _nearest_labeled_by_runs(self, labeled: np.ndarray, edges: np.ndarray) -> bool:
-        """The start-up on runs of consecutive, close rows (``runs.close_runs``); False, having
+        """The start-up on runs of consecutive, close rows (cut at ``edges``); False, having
         changed nothing, where the pool has too little of that structure.
 
         A run is a ball (center m, radius R) around its rows. With D(c) = ‖m − c‖ for every
         labeled c, every row u of the run has d(u) <= min D + R, and ‖u − c‖ >= D(c) − R: only
         the labeled rows with D(c) − R <= min D + R can be nearest to a row of the run. Runs
-        with few such candidates get exact distances to them alone; the rows of the others are
-        scanned against every labeled row. Per run: one float64 product with the labeled rows
-        (bounds widened by their rounding error), instead of one per row.
+        with few such candidates get exact distances to them alone. The others (rows about
+        equally far from many labeled rows, as in a drive without labeled frames) are split
+        into runs of ``_NEARBY_RUN`` rows, whose smaller balls leave fewer candidates: few get
+        exact distances, more get a product with their candidates, and only rows with most
+        labeled rows as candidates are scanned against all. Per run: one product with the
+        labeled rows in the embeddings' precision (bounds widened by its rounding error).
         """
         bounds = split_runs(edges, MAX_RUN)
         if len(bounds) - 1 > self.x.shape[0] / _MIN_MEAN_RUN:
             self.stats["startup_runs"] = 0
             return False
         references = self.x[labeled]
-        references_sq = self.sq[labeled]
+        pairs = _PairBatch(lambda rows, positions: self._take_closer(rows, positions, labeled))
+        deep: list[tuple[int, int]] = []
+        self._bound_runs(
+            bounds[:-1], bounds[1:], references, pairs, lambda a, b, _: deep.append((a, b))
+        )
+        scanned: list[np.ndarray] = []
+
+        def refine(start: int, stop: int, positions: np.ndarray) -> None:
+            if len(positions) > len(labeled) * _SUBSET_SHARE:
+                scanned.append(np.arange(start, stop))
+            else:
+                self._scan_candidates(start, stop, positions, references, pairs)
+
+        if deep:
+            pieces = [np.arange(a, b, _NEARBY_RUN) for a, b in deep]
+            starts = np.concatenate(pieces)
+            ends = np.repeat([b for _, b in deep], [len(piece) for piece in pieces])
+            stops = np.minimum(starts + _NEARBY_RUN, ends)
+            self._bound_runs(starts, stops, references, pairs, refine)
+        pairs.flush()
+        rest = np.concatenate(scanned) if scanned else np.empty(0, dtype=np.int64)
+        self.stats["startup_runs"] = len(bounds) - 1
+        self.stats["startup_rows_refined"] = sum(b - a for a, b in deep)
+        self.stats["startup_rows_scanned"] = len(rest)
+        if len(rest):
+            self._nearest_labeled_scan(labeled, rest)
+        return True
+
+    def _bound_runs(
+        self,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        references: np.ndarray,
+        pairs: _PairBatch,
+        many: Callable[[int, int, np.ndarray], None],
+    ) -> None:
+        """For each run starts[i]:stops[i], the labeled rows (positions in ``references``)
+        that can be nearest to one of its rows: at most ``_FEW_CANDIDATES`` go to ``pairs``
+        with every row of the run, more to ``many(start, stop, positions)``."""
+        references_sq = float64_squared_norms(references, self.chunk)
         # |fl(m·c) − m·c| <= g·‖m‖·‖c‖, plus the float64 roundings of the sums
         rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
-        scanned: list[np.ndarray] = []
-        pair_rows: list[np.ndarray] = []
-        pair_positions: list[np.ndarray] = []
-        pairs = 0
-        per_block = max(1, _BLOCK_ELEMENTS // len(labeled))
-        for first in range(0, len(bounds) - 1, per_block):
-            starts = bounds[first : first + per_block + 1]
-            centers, radii = run_balls(self.x, starts)
+        per_block = max(1, _BLOCK_ELEMENTS // len(references))
+        for first in range(0, len(starts), per_block):
+            block_starts = starts[first : first + per_block]
+            block_stops = stops[first : first + per_block]
+            centers, radii = run_balls(self.x, block_starts, block_stops)
             centers_sq = float64_squared_norms(centers, self.chunk)
             products = (centers @ references.T).astype(np.float64)
             approx = centers_sq[:, None] + references_sq[None, :] - 2 * products
             error = rounding * (centers_sq[:, None] + references_sq[None, :])
             low = np.sqrt(np.maximum(approx - error, 0.0))
             high = np.sqrt(np.maximum(approx + error, 0.0))
-            reach = (high.min(1) + 2 * radii)[:, None]
-            candidates = low <= reach
-            counts = candidates.sum(1)
-            for run, count in enumerate(counts):
-                rows = np.arange(starts[run], starts[run + 1])
-                if count > _FEW_CANDIDATES:
-                    scanned.append(rows)
-                    continue
+            candidates = low <= (high.min(1) + 2 * radii)[:, None]
+            for run, count in enumerate(candidates.sum(1)):
+                start, stop = int(block_starts[run]), int(block_stops[run])
                 positions = np.flatnonzero(candidates[run])
-                pair_rows.append(np.repeat(rows, count))
-                pair_positions.append(np.tile(positions, len(rows)))
-                pairs += len(rows) * count
-            if pairs >= _PAIRS_PER_BATCH:
-                self._take_closer(
-                    np.concatenate(pair_rows), np.concatenate(pair_positions), labeled
-                )
-                pair_rows, pair_positions, pairs = [], [], 0
-        if pairs:
-            self._take_closer(np.concatenate(pair_rows), np.concatenate(pair_positions), labeled)
-        rest = np.concatenate(scanned) if scanned else np.empty(0, dtype=np.int64)
-        self.stats["startup_runs"] = len(bounds) - 1
-        self.stats["startup_rows_scanned"] = len(rest)
-        if len(rest):
-            self._nearest_labeled_scan(labeled, rest)
-        return True
+                if count > _FEW_CANDIDATES:
+                    many(start, stop, positions)
+                else:
+                    rows = np.arange(start, stop)
+                    pairs.add(np.repeat(rows, count), np.tile(positions, len(rows)))
+
+    def _scan_candidates(
+        self,
+        start: int,
+        stop: int,
+        positions: np.ndarray,
+        references: np.ndarray,
+        pairs: _PairBatch,
+    ) -> None:
+        """Rows start:stop against the labeled rows at ``positions`` alone: one product gives
+        approximate squared distances, off by at most tol(u) = r·(‖u‖² + max ‖c‖²); only the
+        pairs within 2·tol(u) of the row's smallest can be nearest, and go to ``pairs``."""
+        chosen = references[positions]
+        chosen_sq = float64_squared_norms(chosen, self.chunk)
+        rows_sq = self.sq[start:stop]
+        products = (self.x[start:stop] @ chosen.T).astype(np.float64)
+        approx = rows_sq[:, None] + chosen_sq[None, :] - 2 * products
+        rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
+        tol = rounding * (rows_sq + chosen_sq.max())
+        near, columns = np.nonzero(approx <= (approx.min(1) + 2 * tol)[:, None])
+        pairs.add(start + near, positions[columns])
 
     def _nearest_labeled_scan(self, labeled: Matrix, rows: np.ndarray | None) -> None:
         """d2 and center of ``rows`` (None: every row) against the labeled rows, exactly.

@@ -73,35 +73,24 @@ def middle_rows(bounds: np.ndarray) -> np.ndarray:
     return np.repeat(bounds[:-1] + sizes // 2, sizes)
 
 
-def run_balls(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Center and radius of each run of ``bounds`` (consecutive boundaries, as
-    :func:`close_runs` returns).
+def run_balls(
+    x: np.ndarray, starts: np.ndarray, stops: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Center and radius of each run ``x[starts[i]:stops[i]]``.
 
     A center is the mean of the run's rows rounded to ``x``'s dtype (any point would do); the
     radius (float64) is the largest distance of a row to it, computed in ``x``'s dtype from
     direct differences and widened by its rounding error, so that every row provably lies
     within it.
     """
-    runs = len(bounds) - 1
-    dim = x.shape[1]
-    centers = np.empty((runs, dim), dtype=x.dtype)
-    squared_radii = np.empty(runs, dtype=np.float64)
-    first = 0
-    while first < runs:
-        last = int(np.searchsorted(bounds, bounds[first] + _ROWS_PER_BATCH, side="right")) - 1
-        last = min(max(last, first + 1), runs)
-        offset = int(bounds[first])
-        rows = x[offset : bounds[last]]
-        local = bounds[first : last + 1] - offset
-        sizes = np.diff(local)
-        for run, (start, stop) in enumerate(zip(local[:-1], local[1:], strict=True)):
-            # a loop: numpy's add.reduceat along rows is ~10x slower
-            centers[first + run] = rows[start:stop].mean(0, dtype=np.float64)
-        diff = rows - np.repeat(centers[first:last], sizes, axis=0)
-        squared = np.einsum("ij,ij->i", diff, diff)
-        squared_radii[first:last] = np.maximum.reduceat(squared, local[:-1])
-        first = last
-    return centers, _distance_bound(squared_radii, x.dtype, dim)
+    centers = np.empty((len(starts), x.shape[1]), dtype=x.dtype)
+    squared_radii = np.empty(len(starts), dtype=np.float64)
+    for run, (start, stop) in enumerate(zip(starts, stops, strict=True)):
+        rows = x[start:stop]
+        centers[run] = rows.mean(0, dtype=np.float64)
+        diff = rows - centers[run]
+        squared_radii[run] = np.einsum("ij,ij->i", diff, diff).max()
+    return centers, _distance_bound(squared_radii, x.dtype, x.shape[1])
 
 
 def _distance_bound(squared: np.ndarray, dtype: np.dtype, dim: int) -> np.ndarray:
