@@ -186,6 +186,7 @@ def assert_all_paths_match_oracle(
         mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements),
         mock.patch.object(kcenter, "_FEW_CANDIDATES", few_candidates),
         mock.patch.object(kcenter, "_NEARBY_RUN", nearby_run),
+        mock.patch.object(kcenter, "_REFINED_RUN", nearby_run),
         mock.patch.object(kcenter, "_SUBSET_SHARE", subset_share),
         mock.patch.object(kcenter, "_MIN_MEAN_RUN", min_mean_run),
         mock.patch.object(kcenter, "_NEARBY_MAX_OFFSET", 1e150 if min_mean_run == 1 else 0.25),

@@ -63,6 +63,8 @@ _NEARBY_SAMPLE = 1024
 _FEW_CANDIDATES = 32
 #: Exact (row, labeled row) pairs of the start-up by runs computed together at most.
 _PAIRS_PER_BATCH = 1 << 18
+#: Rows of one run of the start-up's second level at most.
+_REFINED_RUN = 4
 #: A short run's rows get a product with their candidates if these are at most this share of
 #: the labeled rows, else they are scanned against all.
 _SUBSET_SHARE = 0.5
@@ -328,7 +330,7 @@ class _Cover:
         the labeled rows with D(c) − R <= min D + R can be nearest to a row of the run. Runs
         with few such candidates get exact distances to them alone. The others (rows about
         equally far from many labeled rows, as in a drive without labeled frames) are split
-        into runs of ``_NEARBY_RUN`` rows, whose smaller balls leave fewer candidates: few get
+        into runs of ``_REFINED_RUN`` rows, whose smaller balls leave fewer candidates: few get
         exact distances, more get a product with their candidates, and only rows with most
         labeled rows as candidates are scanned against all. Per run: one product with the
         labeled rows in the embeddings' precision (bounds widened by its rounding error).
@@ -338,10 +340,16 @@ class _Cover:
             self.stats["startup_runs"] = 0
             return False
         references = self.x[labeled]
+        references_sq = self.sq[labeled]
         pairs = _PairBatch(lambda rows, positions: self._take_closer(rows, positions, labeled))
         deep: list[tuple[int, int]] = []
         self._bound_runs(
-            bounds[:-1], bounds[1:], references, pairs, lambda a, b, _: deep.append((a, b))
+            bounds[:-1],
+            bounds[1:],
+            references,
+            references_sq,
+            pairs,
+            lambda a, b, _: deep.append((a, b)),
         )
         scanned: list[np.ndarray] = []
 
@@ -349,14 +357,14 @@ class _Cover:
             if len(positions) > len(labeled) * _SUBSET_SHARE:
                 scanned.append(np.arange(start, stop))
             else:
-                self._scan_candidates(start, stop, positions, references, pairs)
+                self._scan_candidates(start, stop, positions, references, references_sq, pairs)
 
         if deep:
-            pieces = [np.arange(a, b, _NEARBY_RUN) for a, b in deep]
+            pieces = [np.arange(a, b, _REFINED_RUN) for a, b in deep]
             starts = np.concatenate(pieces)
             ends = np.repeat([b for _, b in deep], [len(piece) for piece in pieces])
-            stops = np.minimum(starts + _NEARBY_RUN, ends)
-            self._bound_runs(starts, stops, references, pairs, refine)
+            stops = np.minimum(starts + _REFINED_RUN, ends)
+            self._bound_runs(starts, stops, references, references_sq, pairs, refine)
         pairs.flush()
         rest = np.concatenate(scanned) if scanned else np.empty(0, dtype=np.int64)
         self.stats["startup_runs"] = len(bounds) - 1
@@ -371,13 +379,13 @@ class _Cover:
         starts: np.ndarray,
         stops: np.ndarray,
         references: np.ndarray,
+        references_sq: np.ndarray,
         pairs: _PairBatch,
         many: Callable[[int, int, np.ndarray], None],
     ) -> None:
         """For each run starts[i]:stops[i], the labeled rows (positions in ``references``)
         that can be nearest to one of its rows: at most ``_FEW_CANDIDATES`` go to ``pairs``
         with every row of the run, more to ``many(start, stop, positions)``."""
-        references_sq = float64_squared_norms(references, self.chunk)
         # |fl(m·c) − m·c| <= g·‖m‖·‖c‖, plus the float64 roundings of the sums
         rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
         per_block = max(1, _BLOCK_ELEMENTS // len(references))
@@ -386,12 +394,13 @@ class _Cover:
             block_stops = stops[first : first + per_block]
             centers, radii = run_balls(self.x, block_starts, block_stops)
             centers_sq = float64_squared_norms(centers, self.chunk)
-            products = (centers @ references.T).astype(np.float64)
-            approx = centers_sq[:, None] + references_sq[None, :] - 2 * products
-            error = rounding * (centers_sq[:, None] + references_sq[None, :])
-            low = np.sqrt(np.maximum(approx - error, 0.0))
-            high = np.sqrt(np.maximum(approx + error, 0.0))
-            candidates = low <= (high.min(1) + 2 * radii)[:, None]
+            approx = centers_sq[:, None] + references_sq[None, :]
+            error = rounding * approx
+            approx -= 2 * (centers @ references.T).astype(np.float64)
+            # ‖u − c‖ >= D(c) − R and d(u) <= min D + R: c is a candidate if D(c) <= min D + 2R
+            nearest = np.sqrt(np.maximum((approx + error).min(1), 0.0))
+            reach_sq = (nearest + 2 * radii) ** 2 * (1 + 2.0**-40)
+            candidates = approx - error <= reach_sq[:, None]
             for run, count in enumerate(candidates.sum(1)):
                 start, stop = int(block_starts[run]), int(block_stops[run])
                 positions = np.flatnonzero(candidates[run])
@@ -407,15 +416,15 @@ class _Cover:
         stop: int,
         positions: np.ndarray,
         references: np.ndarray,
+        references_sq: np.ndarray,
         pairs: _PairBatch,
     ) -> None:
         """Rows start:stop against the labeled rows at ``positions`` alone: one product gives
         approximate squared distances, off by at most tol(u) = r·(‖u‖² + max ‖c‖²); only the
         pairs within 2·tol(u) of the row's smallest can be nearest, and go to ``pairs``."""
-        chosen = references[positions]
-        chosen_sq = float64_squared_norms(chosen, self.chunk)
+        chosen_sq = references_sq[positions]
         rows_sq = self.sq[start:stop]
-        products = (self.x[start:stop] @ chosen.T).astype(np.float64)
+        products = (self.x[start:stop] @ references[positions].T).astype(np.float64)
         approx = rows_sq[:, None] + chosen_sq[None, :] - 2 * products
         rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
         tol = rounding * (rows_sq + chosen_sq.max())
