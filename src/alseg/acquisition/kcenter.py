@@ -51,14 +51,15 @@ from alseg.distances import (
 
 #: Entries of one (rows × labeled rows) block of the start-up at most (4 MB in float32).
 _BLOCK_ELEMENTS = 1 << 20
-#: Runs must hold this many rows on average to be used (start-up, pruning by representatives).
+#: Runs of close rows are used (start-up, pruning) if runs of at most ``_NEARBY_RUN`` rows
+#: hold this many rows on average,
 _MIN_MEAN_RUN = 4
+#: and rows lie this close to the middle row of theirs, relative to other rows (medians),
+_NEARBY_MAX_OFFSET = 0.25
+#: judged on this many rows.
+_NEARBY_SAMPLE = 1024
 #: Rows of one run of the pruning by representatives at most.
 _NEARBY_RUN = 8
-#: Representatives are used if rows lie this close to them, relative to other rows (medians).
-_NEARBY_MAX_OFFSET = 0.25
-#: Rows sampled to compare those distances.
-_NEARBY_SAMPLE = 1024
 #: A run with at most this many candidate labeled rows gets exact distances to them alone.
 _FEW_CANDIDATES = 32
 #: Exact (row, labeled row) pairs of the start-up by runs computed together at most.
@@ -200,9 +201,13 @@ class _Cover:
             "rows_exact": 0,
             "full_passes": 0,
         }
-        edges = None if self.on_torch else gap_edges(x, chunk=max(chunk, 4096))
+        edges = None if self.on_torch else self._close_run_edges()
         #: per row: the middle row of its short run and an upper bound of the distance to it
-        self.nearby = None if edges is None else self._nearby(edges)
+        self.nearby = None
+        if edges is not None:
+            bounds = split_runs(edges, _NEARBY_RUN)
+            self.nearby = run_representatives(x, bounds)
+            self.stats["nearby_runs"] = len(bounds) - 1
         if len(labeled):
             rows = self._index(labeled)
             self.centers[: len(labeled)] = rows
@@ -265,22 +270,24 @@ class _Cover:
         reach = np.sqrt(self.d2[rows] * (1 + self.slack)) + offsets[rows]
         return rows[low < reach]
 
-    def _nearby(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Representatives for pruning: None where the pool has too few runs of close rows
-        (runs too short, or rows about as far from their representative as from other rows,
-        as in random data; judged on a sample)."""
-        n = self.x.shape[0]
+    def _close_run_edges(self) -> np.ndarray | None:
+        """Where runs of consecutive close rows start (:func:`runs.gap_edges`), or None where
+        the pool has too little of that structure: runs too short, or rows about as far from
+        the middle row of their short run as from other rows (random data; on a sample)."""
+        x, n = self.x, self.x.shape[0]
+        edges = gap_edges(x, chunk=max(self.chunk, 4096))
         bounds = split_runs(edges, _NEARBY_RUN)
         structured = len(bounds) - 1 <= n / _MIN_MEAN_RUN
         if structured:
             rng = np.random.default_rng(0)
             rows = rng.integers(0, n, size=min(n, _NEARBY_SAMPLE))
             others = rng.integers(0, n, size=len(rows))
-            near = exact_squared_pairs(self.x, rows, middle_rows(bounds)[rows])
-            far = exact_squared_pairs(self.x, rows, others)
+            near = exact_squared_pairs(x, rows, middle_rows(bounds)[rows])
+            far = exact_squared_pairs(x, rows, others)
             structured = np.median(near) <= _NEARBY_MAX_OFFSET**2 * np.median(far)
-        self.stats["nearby_runs"] = len(bounds) - 1 if structured else 0
-        return run_representatives(self.x, bounds) if structured else None
+        for key in ("nearby_runs", "startup_runs", "startup_rows_refined"):
+            self.stats[key] = 0
+        return edges if structured else None
 
     def _register(self, pick: int) -> None:
         self.centers[self.count] = pick
@@ -318,12 +325,13 @@ class _Cover:
         """d2 and center of every row against the labeled rows, exactly: by runs of consecutive
         rows (cut at ``edges``) where the pool has that structure (video), else by one scan of
         all pairs."""
-        if edges is None or not self._nearest_labeled_by_runs(labeled, edges):
+        if edges is None:
             self._nearest_labeled_scan(labeled, None)
+        else:
+            self._nearest_labeled_by_runs(labeled, edges)
 
-    def _nearest_labeled_by_runs(self, labeled: np.ndarray, edges: np.ndarray) -> bool:
-        """The start-up on runs of consecutive, close rows (cut at ``edges``); False, having
-        changed nothing, where the pool has too little of that structure.
+    def _nearest_labeled_by_runs(self, labeled: np.ndarray, edges: np.ndarray) -> None:
+        """The start-up on runs of consecutive, close rows (cut at ``edges``).
 
         A run is a ball (center m, radius R) around its rows. With D(c) = ‖m − c‖ for every
         labeled c, every row u of the run has d(u) <= min D + R, and ‖u − c‖ >= D(c) − R: only
@@ -336,9 +344,6 @@ class _Cover:
         labeled rows in the embeddings' precision (bounds widened by its rounding error).
         """
         bounds = split_runs(edges, MAX_RUN)
-        if len(bounds) - 1 > self.x.shape[0] / _MIN_MEAN_RUN:
-            self.stats["startup_runs"] = 0
-            return False
         references = self.x[labeled]
         references_sq = self.sq[labeled]
         pairs = _PairBatch(lambda rows, positions: self._take_closer(rows, positions, labeled))
@@ -372,7 +377,6 @@ class _Cover:
         self.stats["startup_rows_scanned"] = len(rest)
         if len(rest):
             self._nearest_labeled_scan(labeled, rest)
-        return True
 
     def _bound_runs(
         self,
