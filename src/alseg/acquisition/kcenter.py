@@ -13,12 +13,17 @@ distance d(u). A pick p can bring u closer only if ‖p − center(u)‖ < 2·d(
 ‖p − center(u)‖ <= ‖p − u‖ + d(u). Bounding ‖p − c‖ for every center costs one product over the
 centers; only the rows that pass are read. On clustered data (video: consecutive frames, drives)
 that is a small part of the matrix; where it is not (random data) the plain pass runs and pruning
-is retried ever more rarely. Picks are identical either way.
+is retried ever more rarely. Where consecutive rows form runs of close rows
+(:mod:`alseg.acquisition.runs`), a second test goes through the middle row m(u) of each row's
+run of at most 8: ‖p − u‖ >= ‖p − m(u)‖ − ‖u − m(u)‖, one product per run instead of per row.
+Picks are identical either way.
 
-Start-up (d to the labeled rows) runs block by block as matrix products with the same exact
-recheck. Extra memory: O(N) (44 bytes per row kept, about as much again in per-pick temporaries)
-plus blocks of at most 2^20 entries and chunk_size rows. CPU work runs on numpy's BLAS,
-accelerator work on torch.
+Start-up (d to the labeled rows): on pools with runs of close rows, by balls around runs (see
+``_Cover._nearest_labeled_by_runs``); else block by block as matrix products with the same exact
+recheck. Extra memory: O(N) (60 bytes per row kept, about as much again in per-pick
+temporaries), a copy of the labeled rows during start-up, plus blocks of at most 2^20 entries
+and chunk_size rows. CPU work runs on numpy's BLAS, accelerator work on torch (there without
+runs).
 """
 
 from __future__ import annotations
