@@ -171,32 +171,28 @@ def video_like(
 
 
 def assert_all_paths_match_oracle(
-    points: np.ndarray,
-    labeled: np.ndarray,
-    k: int,
-    chunk_size: int,
-    block_elements: int,
-    few_candidates: int,
-    nearby_run: int = kcenter._NEARBY_RUN,
-    min_mean_run: float = kcenter._MIN_MEAN_RUN,
-    subset_share: float = kcenter._SUBSET_SHARE,
+    points: np.ndarray, labeled: np.ndarray, k: int, knobs: dict[str, float]
 ) -> None:
+    """Picks of the numpy and torch loops, with and without pruning, under the internal sizes
+    and thresholds ``knobs`` (a draw of ``knob_settings``), equal the float64 oracle's."""
     expected = oracle_greedy(points, labeled, k)
+    runs_forced = knobs["min_mean_run"] == 1
     with (
-        mock.patch.object(kcenter, "_BLOCK_ELEMENTS", block_elements),
-        mock.patch.object(kcenter, "_FEW_CANDIDATES", few_candidates),
-        mock.patch.object(kcenter, "_NEARBY_RUN", nearby_run),
-        mock.patch.object(kcenter, "_REFINED_RUN", nearby_run),
-        mock.patch.object(kcenter, "_SUBSET_SHARE", subset_share),
-        mock.patch.object(kcenter, "_MIN_MEAN_RUN", min_mean_run),
-        mock.patch.object(kcenter, "_NEARBY_MAX_OFFSET", 1e150 if min_mean_run == 1 else 0.25),
+        mock.patch.object(kcenter, "_BLOCK_ELEMENTS", knobs["block_elements"]),
+        mock.patch.object(kcenter, "_FEW_CANDIDATES", knobs["few_candidates"]),
+        mock.patch.object(kcenter, "_NEARBY_RUN", knobs["short_run"]),
+        mock.patch.object(kcenter, "_REFINED_RUN", knobs["short_run"]),
+        mock.patch.object(kcenter, "_SUBSET_SHARE", knobs["subset_share"]),
+        mock.patch.object(kcenter, "_MIN_MEAN_RUN", knobs["min_mean_run"]),
+        mock.patch.object(kcenter, "_NEARBY_MAX_OFFSET", 1e150 if runs_forced else 0.25),
     ):
         for prune in (True, False):
-            got = kcenter_greedy(points, labeled, k, chunk_size=chunk_size, prune=prune)
+            chunk = int(knobs["chunk_size"])
+            got = kcenter_greedy(points, labeled, k, chunk_size=chunk, prune=prune)
             assert got.tolist() == expected, f"prune={prune}"
             # the torch loop (used on accelerators), run here on CPU tensors
             tensor = torch.from_numpy(points)
-            on_torch = _greedy_picks(tensor, labeled, k, chunk_size, prune=prune)
+            on_torch = _greedy_picks(tensor, labeled, k, chunk, prune=prune)
             assert on_torch.tolist() == expected, f"torch, prune={prune}"
 
 
@@ -240,84 +236,44 @@ def video_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return points, *draw(labeled_and_k(len(points)))
 
 
-chunking = {
-    "chunk_size": st.integers(1, 9),
-    "block_elements": st.sampled_from([1, 16, 1 << 22]),
-    # start-up by runs: every run scanned (0), a mix, every run by its candidates alone
-    "few_candidates": st.sampled_from([0, 2, 1 << 20]),
-    # pruning by run representatives and the start-up's second level: runs of 1, 2 or 8 rows
-    "nearby_run": st.sampled_from([1, 2, 8]),
-    # second level: every short run scanned (0), some, every one against its candidates (1)
-    "subset_share": st.sampled_from([0.0, 0.5, 1.0]),
-    # runs used however short they are (1), or only with video-like structure (4)
-    "min_mean_run": st.sampled_from([1, 4]),
-}
+knob_settings = st.fixed_dictionaries(
+    {
+        "chunk_size": st.integers(1, 9),
+        "block_elements": st.sampled_from([1, 16, 1 << 22]),
+        # start-up by runs: every run scanned (0), a mix, every run by its candidates alone
+        "few_candidates": st.sampled_from([0, 2, 1 << 20]),
+        # pruning by run representatives and the start-up's second level: runs of 1, 2, 8 rows
+        "short_run": st.sampled_from([1, 2, 8]),
+        # second level: every short run scanned (0), some, every one against its candidates (1)
+        "subset_share": st.sampled_from([0.0, 0.5, 1.0]),
+        # runs used however short they are (1), or only with video-like structure (4)
+        "min_mean_run": st.sampled_from([1, 4]),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(problem=random_problems(), **chunking)
+@given(problem=random_problems(), knobs=knob_settings)
 def test_random_points_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int],
-    chunk_size: int,
-    block_elements: int,
-    few_candidates: int,
-    nearby_run: int,
-    min_mean_run: float,
-    subset_share: float,
+    problem: tuple[np.ndarray, np.ndarray, int], knobs: dict[str, float]
 ) -> None:
-    assert_all_paths_match_oracle(
-        *problem,
-        chunk_size,
-        block_elements,
-        few_candidates,
-        nearby_run,
-        min_mean_run,
-        subset_share,
-    )
+    assert_all_paths_match_oracle(*problem, knobs)
 
 
 @settings(max_examples=150, deadline=None)
-@given(problem=duplicate_problems(), **chunking)
+@given(problem=duplicate_problems(), knobs=knob_settings)
 def test_duplicate_heavy_points_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int],
-    chunk_size: int,
-    block_elements: int,
-    few_candidates: int,
-    nearby_run: int,
-    min_mean_run: float,
-    subset_share: float,
+    problem: tuple[np.ndarray, np.ndarray, int], knobs: dict[str, float]
 ) -> None:
-    assert_all_paths_match_oracle(
-        *problem,
-        chunk_size,
-        block_elements,
-        few_candidates,
-        nearby_run,
-        min_mean_run,
-        subset_share,
-    )
+    assert_all_paths_match_oracle(*problem, knobs)
 
 
 @settings(max_examples=100, deadline=None)
-@given(problem=video_problems(), **chunking)
+@given(problem=video_problems(), knobs=knob_settings)
 def test_video_like_near_duplicates_match_float64_oracle(
-    problem: tuple[np.ndarray, np.ndarray, int],
-    chunk_size: int,
-    block_elements: int,
-    few_candidates: int,
-    nearby_run: int,
-    min_mean_run: float,
-    subset_share: float,
+    problem: tuple[np.ndarray, np.ndarray, int], knobs: dict[str, float]
 ) -> None:
-    assert_all_paths_match_oracle(
-        *problem,
-        chunk_size,
-        block_elements,
-        few_candidates,
-        nearby_run,
-        min_mean_run,
-        subset_share,
-    )
+    assert_all_paths_match_oracle(*problem, knobs)
 
 
 def exact_video_picks(
@@ -356,3 +312,21 @@ def test_random_points_fall_back_to_full_passes_and_retry_pruning_rarely() -> No
     assert stats["full_passes"] >= 280
     assert stats["nearby_runs"] == stats["startup_runs"] == 0  # random data: no runs used
     assert stats["rows_read"] < 1.05 * 2000 * 299
+
+
+def test_second_level_candidate_products_recheck_every_pair_within_their_error() -> None:
+    # near-duplicates at |x|² ~ 590: float32 products cannot order the candidates by themselves
+    points = video_like(drives=3, frames=12, dim=64, step=1e-3, seed=0, jitter=1e-3)
+    labeled = np.unique(np.random.default_rng(0).choice(len(points), 8, replace=False))
+    knobs = {"few_candidates": 0, "subset_share": 1.0, "min_mean_run": 1}
+    knobs |= {"chunk_size": 1024, "block_elements": 1 << 20, "short_run": 4}
+    assert_all_paths_match_oracle(points, labeled, 20, knobs)
+    with (
+        mock.patch.object(kcenter, "_FEW_CANDIDATES", 0),
+        mock.patch.object(kcenter, "_SUBSET_SHARE", 1.0),
+    ):
+        stats: dict[str, int] = {}
+        _greedy_picks(points, labeled, 20, 1024, stats=stats)
+    # every row went through the second level's products, none through a scan
+    assert stats["startup_rows_refined"] == len(points)
+    assert stats["startup_rows_scanned"] == 0
