@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg.acquisition import kcenter
+from alseg.acquisition import kcenter, kcenter_startup
 from alseg.acquisition.kcenter import _greedy_picks, kcenter_greedy
 
 
@@ -178,11 +178,11 @@ def assert_all_paths_match_oracle(
     expected = oracle_greedy(points, labeled, k)
     runs_forced = knobs["min_mean_run"] == 1
     with (
-        mock.patch.object(kcenter, "_BLOCK_ELEMENTS", knobs["block_elements"]),
-        mock.patch.object(kcenter, "_FEW_CANDIDATES", knobs["few_candidates"]),
+        mock.patch.object(kcenter_startup, "_BLOCK_ELEMENTS", knobs["block_elements"]),
+        mock.patch.object(kcenter_startup, "_FEW_CANDIDATES", knobs["few_candidates"]),
         mock.patch.object(kcenter, "_NEARBY_RUN", knobs["short_run"]),
-        mock.patch.object(kcenter, "_REFINED_RUN", knobs["short_run"]),
-        mock.patch.object(kcenter, "_SUBSET_SHARE", knobs["subset_share"]),
+        mock.patch.object(kcenter_startup, "_REFINED_RUN", knobs["short_run"]),
+        mock.patch.object(kcenter_startup, "_SUBSET_SHARE", knobs["subset_share"]),
         mock.patch.object(kcenter, "_MIN_MEAN_RUN", knobs["min_mean_run"]),
         mock.patch.object(kcenter, "_NEARBY_MAX_OFFSET", 1e150 if runs_forced else 0.25),
     ):
@@ -322,8 +322,8 @@ def test_second_level_candidate_products_recheck_every_pair_within_their_error()
     knobs |= {"chunk_size": 1024, "block_elements": 1 << 20, "short_run": 4}
     assert_all_paths_match_oracle(points, labeled, 20, knobs)
     with (
-        mock.patch.object(kcenter, "_FEW_CANDIDATES", 0),
-        mock.patch.object(kcenter, "_SUBSET_SHARE", 1.0),
+        mock.patch.object(kcenter_startup, "_FEW_CANDIDATES", 0),
+        mock.patch.object(kcenter_startup, "_SUBSET_SHARE", 1.0),
     ):
         stats: dict[str, int] = {}
         _greedy_picks(points, labeled, 20, 1024, stats=stats)
