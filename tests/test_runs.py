@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg.acquisition.runs import close_runs, gap_edges, run_balls, run_representatives
+from alseg.acquisition.runs import gap_edges, run_balls, run_representatives, split_runs
 
 
 @st.composite
@@ -27,7 +27,7 @@ def exact_distances(x: np.ndarray, points: np.ndarray) -> np.ndarray:
 @settings(max_examples=200, deadline=None)
 @given(x=matrices(), max_run=st.integers(1, 9))
 def test_runs_partition_the_rows_and_bounds_hold(x: np.ndarray, max_run: int) -> None:
-    bounds = close_runs(x, max_run=max_run)
+    bounds = split_runs(gap_edges(x), max_run)
     assert bounds[0] == 0 and bounds[-1] == len(x)
     sizes = np.diff(bounds)
     assert (sizes >= 1).all() and (sizes <= max_run).all()
@@ -49,4 +49,4 @@ def test_a_large_step_starts_a_run() -> None:
     x = np.zeros((6, 2), dtype=np.float32)
     x[:, 0] = [0.0, 1.0, 2.0, 30.0, 31.0, 32.0]
     assert gap_edges(x).tolist() == [0, 3, 6]
-    assert close_runs(x, max_run=2).tolist() == [0, 2, 3, 5, 6]
+    assert split_runs(gap_edges(x), 2).tolist() == [0, 2, 3, 5, 6]

@@ -14,19 +14,8 @@ import numpy as np
 GAP_FACTOR = 4.0
 #: Rows of one run at most.
 MAX_RUN = 64
-#: Rows of one batch of :func:`run_balls`.
+#: Rows of one batch of :func:`run_representatives`.
 _ROWS_PER_BATCH = 4096
-
-
-def close_runs(
-    x: np.ndarray, *, chunk: int = 4096, gap_factor: float = GAP_FACTOR, max_run: int = MAX_RUN
-) -> np.ndarray:
-    """Run boundaries: ``bounds[i]:bounds[i + 1]`` is run i (bounds[0] = 0, bounds[-1] = N).
-
-    A run ends where the distance to the next row exceeds ``gap_factor`` times the median
-    distance between consecutive rows, or after ``max_run`` rows.
-    """
-    return split_runs(gap_edges(x, chunk=chunk, gap_factor=gap_factor), max_run)
 
 
 def gap_edges(x: np.ndarray, *, chunk: int = 4096, gap_factor: float = GAP_FACTOR) -> np.ndarray:
@@ -46,8 +35,8 @@ def gap_edges(x: np.ndarray, *, chunk: int = 4096, gap_factor: float = GAP_FACTO
 
 
 def split_runs(edges: np.ndarray, max_run: int) -> np.ndarray:
-    """Run boundaries from ``edges`` (as :func:`gap_edges` returns), runs cut every
-    ``max_run`` rows."""
+    """Run boundaries: ``bounds[i]:bounds[i + 1]`` is run i (bounds[0] = 0, bounds[-1] = N),
+    the runs between ``edges`` (as :func:`gap_edges` returns) cut every ``max_run`` rows."""
     if edges[-1] == 0:
         return edges
     bounds = [np.arange(a, b, max_run) for a, b in zip(edges[:-1], edges[1:], strict=True)]
