@@ -59,8 +59,9 @@ print(json.dumps({
 
 
 def cvat_python() -> Path:
-    """The Python named by ALSEG_CVAT_PYTHON (it must be one: .ci/run sets it only after
-    installing cvat-cli), else .ci/cvat-venv's; without either the test skips."""
+    """The Python named by ALSEG_CVAT_PYTHON (it must be one: .ci/run always sets it, after
+    installing cvat-cli), else .ci/cvat-venv's; without either (a machine without cvat-cli,
+    outside CI) the test skips."""
     given = os.environ.get(CVAT_ENV)
     path = Path(given) if given else CI_PYTHON
     if not path.is_file():

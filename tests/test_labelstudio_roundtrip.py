@@ -44,8 +44,9 @@ IDS = np.asarray([c["id"] for c in FOLDER_CLASSES] + [255], dtype=np.uint8)
 
 
 def server_executable() -> Path:
-    """The server named by ALSEG_LABEL_STUDIO (it must be one: .ci/run sets it only after
-    installing it), else .ci/labelstudio-venv's; without either the test skips."""
+    """The server named by ALSEG_LABEL_STUDIO (it must be one: .ci/run always sets it, after
+    installing it), else .ci/labelstudio-venv's; without either (a machine without Label
+    Studio, outside CI) the test skips."""
     given = os.environ.get(SERVER_ENV)
     path = Path(given) if given else CI_SERVER
     if not path.is_file() or not os.access(path, os.X_OK):
