@@ -330,3 +330,18 @@ def test_second_level_candidate_products_recheck_every_pair_within_their_error()
     # every row went through the second level's products, none through a scan
     assert stats["startup_rows_refined"] == len(points)
     assert stats["startup_rows_scanned"] == 0
+
+
+def test_float32_rows_whose_products_would_overflow_are_picked_exactly() -> None:
+    # squared norms ~1e39 > float32's largest value: products run in float64 instead
+    points = (np.random.default_rng(0).normal(size=(60, 8)) * 1e19).astype(np.float32)
+    labeled = np.arange(0, 60, 7)
+    expected = oracle_greedy(points, labeled, 10)
+    assert kcenter_greedy(points, labeled, 10).tolist() == expected
+    assert _greedy_picks(torch.from_numpy(points), labeled, 10, 1024).tolist() == expected
+
+
+def test_rows_whose_norms_overflow_float64_are_refused() -> None:
+    points = np.full((4, 2), 1e200)
+    with pytest.raises(ValueError, match="overflow float64"):
+        kcenter_greedy(points, [0], 1)

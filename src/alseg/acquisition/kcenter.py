@@ -59,6 +59,9 @@ _NEARBY_MAX_OFFSET = 0.25
 _NEARBY_SAMPLE = 1024
 #: Rows of one run of the pruning by representatives at most.
 _NEARBY_RUN = 8
+#: float32 rows with squared norms from here up are handled in float64 (products, and sums of
+#: four of them, stay below float32's largest value 2^128).
+_FLOAT32_SAFE_SQUARED = 2.0**120
 #: Entries of one float64 block of exact differences at most (2 MB).
 _EXACT_ELEMENTS = 1 << 18
 #: Bytes of rows gathered for one product at most: small enough to stay in cache (1 MB; 4 MB
@@ -137,6 +140,16 @@ def _greedy_picks(
     return picks
 
 
+def _without_overflow(x: Matrix, max_squared_norm: float) -> Matrix:
+    """``x``, or its float64 copy where products and squared distances of its rows could
+    overflow float32 (squared norms from 2^120 up): the same values, exact products."""
+    if not np.isfinite(max_squared_norm):
+        raise ValueError("embedding norms overflow float64; scale the embeddings down")
+    if x.dtype in (np.float32, torch.float32) and max_squared_norm >= _FLOAT32_SAFE_SQUARED:
+        return x.double() if isinstance(x, torch.Tensor) else x.astype(np.float64)
+    return x
+
+
 class _Cover(LabeledStartUp):
     """Exact squared distance d2 of every row to its nearest center, and what bounds changes.
 
@@ -147,13 +160,14 @@ class _Cover(LabeledStartUp):
     """
 
     def __init__(self, x: Matrix, labeled: np.ndarray, more_centers: int, chunk: int) -> None:
+        self.on_torch = isinstance(x, torch.Tensor)
+        self.sq = float64_squared_norms(x, chunk)
+        x = _without_overflow(x, float(self.sq.max()) if len(self.sq) else 0.0)
         self.x, self.chunk = x, chunk
         self.exact_chunk = max(1, min(chunk, _EXACT_ELEMENTS // x.shape[1]))
-        self.on_torch = isinstance(x, torch.Tensor)
         row_bytes = x.shape[1] * (x.element_size() if self.on_torch else x.itemsize)
         self.gather_chunk = max(1, _GATHER_BYTES // row_bytes)
         n = x.shape[0]
-        self.sq = float64_squared_norms(x, chunk)
         self.g = dot_error_factor(x)
         # relative room for the float64 roundings of exact values and thresholds
         self.slack = 2.0**-40 + 16 * (x.shape[1] + 2) * 2.0**-53
