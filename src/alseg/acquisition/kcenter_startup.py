@@ -135,8 +135,7 @@ class LabeledStartUp(ArrayOps):
         """For each run starts[i]:stops[i], the labeled rows (positions in ``references``)
         that can be nearest to one of its rows: at most ``_FEW_CANDIDATES`` go to ``pairs``
         with every row of the run, more to ``many(start, stop, positions)``."""
-        # |fl(m·c) − m·c| <= g·‖m‖·‖c‖, plus the float64 roundings of the sums
-        rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
+        rounding = self._product_rounding()
         per_block = max(1, _BLOCK_ELEMENTS // len(references))
         for first in range(0, len(starts), per_block):
             block_starts = starts[first : first + per_block]
@@ -159,6 +158,11 @@ class LabeledStartUp(ArrayOps):
                     rows = np.arange(start, stop)
                     pairs.add(np.repeat(rows, count), np.tile(positions, len(rows)))
 
+    def _product_rounding(self) -> float:
+        """r with |(‖a‖² + ‖b‖² − 2·fl(a·b)) − ‖a − b‖²| <= r·(‖a‖² + ‖b‖²): the product's error
+        g·‖a‖·‖b‖ (twice, halved by ‖a‖·‖b‖ <= (‖a‖² + ‖b‖²)/2) plus the float64 sums'."""
+        return self.g + (self.x.shape[1] + 8) * 2.0**-51
+
     def _scan_candidates(
         self,
         start: int,
@@ -175,7 +179,7 @@ class LabeledStartUp(ArrayOps):
         rows_sq = self.sq[start:stop]
         products = (self.x[start:stop] @ references[positions].T).astype(np.float64)
         approx = rows_sq[:, None] + chosen_sq[None, :] - 2 * products
-        rounding = self.g + (self.x.shape[1] + 8) * 2.0**-51
+        rounding = self._product_rounding()
         tol = rounding * (rows_sq + chosen_sq.max())
         near, columns = np.nonzero(approx <= (approx.min(1) + 2 * tol)[:, None])
         pairs.add(start + near, positions[columns])
